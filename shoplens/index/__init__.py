@@ -1,0 +1,1 @@
+"""Index: the product store, vector indexes, the BM25 index, atomic generations."""

@@ -1,0 +1,147 @@
+"""Build the next generation of an index from the current one plus upserts and deletes."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..types import Product, SkippedRow
+from . import atomic
+from .lexical import LexicalIndex
+from .state import IndexState
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    state: IndexState
+    added: int = 0
+    updated: int = 0
+    skipped: list[SkippedRow] = field(default_factory=list)
+    warnings: list[SkippedRow] = field(default_factory=list)
+
+
+def build_generation(
+    engine: Engine,
+    old: IndexState | None,
+    pairs: list[tuple[int, Product]],
+    deletes: set[str],
+    skipped: list[SkippedRow],
+) -> BuildResult:
+    """Encode what is new (cache first), merge with what is kept, write and publish atomically."""
+    cfg = engine.config
+    skipped = list(skipped)
+    warnings: list[SkippedRow] = []
+
+    # 1. Photos first: a row whose main photo cannot be decoded is skipped as a whole.
+    refs: list[str] = []
+    ref_of: list[tuple[int, int]] = []  # (index into pairs, photo position)
+    for i, (_, p) in enumerate(pairs):
+        for j, ref in enumerate(p.images):
+            refs.append(ref)
+            ref_of.append((i, j))
+    img_vecs, ok, failed = engine._encode_image_batch(refs) if refs else (None, [], {})
+    bad_rows: set[int] = set()
+    good_photos: dict[int, list[tuple[str, np.ndarray]]] = {}
+    vec_of = {idx: n for n, idx in enumerate(ok)}
+    for idx, (i, j) in enumerate(ref_of):
+        row, p = pairs[i]
+        if idx in failed:
+            field_name = "image" if j == 0 else "images"
+            if j == 0:
+                bad_rows.add(i)
+                skipped.append(SkippedRow(row, field_name, failed[idx], p.id))
+            else:
+                warnings.append(SkippedRow(row, field_name, f"photo dropped: {failed[idx]}", p.id))
+        else:
+            assert img_vecs is not None
+            good_photos.setdefault(i, []).append((refs[idx], img_vecs[vec_of[idx]]))
+    kept_pairs = [(i, row, p) for i, (row, p) in enumerate(pairs) if i not in bad_rows]
+    new_products: list[Product] = []
+    for i, _row, p in kept_pairs:
+        photos = tuple(ref for ref, _ in good_photos.get(i, []))
+        if photos != p.images:
+            p = Product(p.id, p.title, p.description, p.reviews, photos, p.price, p.category, p.brand, p.attributes)
+        new_products.append(p)
+
+    # 2. Text of the new products.
+    mode = cfg.encode.dense_text
+    from ..engine import dense_text
+
+    texts = [dense_text(p, mode) for p in new_products]
+    text_rows = [n for n, t in enumerate(texts) if t]
+    tdim = engine.text_encoder.dim
+    new_text = np.zeros((len(new_products), tdim), np.float32)
+    if text_rows:
+        new_text[text_rows] = engine._encode_text_batch([texts[n] for n in text_rows])
+    new_has_text = np.zeros(len(new_products), bool)
+    new_has_text[text_rows] = True
+
+    # 3. Merge with the kept part of the old state.
+    upsert_ids = {p.id for p in new_products}
+    old_ids = set(old.id_to_row) if old else set()
+    drop = upsert_ids | deletes
+    if refs:
+        idim = engine.image_encoder.dim
+    else:
+        idim = old.image_vectors.shape[1] if old is not None else 0
+    if old is not None and old.n:
+        keep_rows = np.array([r for r, p in enumerate(old.products) if p.id not in drop], np.int64)
+        products = [old.products[r] for r in keep_rows] + new_products
+        text_vectors = np.vstack([np.asarray(old.text_vectors)[keep_rows], new_text])
+        has_text = np.concatenate([old.has_text[keep_rows], new_has_text])
+        remap = np.full(old.n, -1, np.int64)
+        remap[keep_rows] = np.arange(len(keep_rows))
+        photo_keep = np.flatnonzero(remap[old.image_owner] >= 0)
+        old_img = np.asarray(old.image_vectors)[photo_keep].reshape(-1, idim) if len(photo_keep) else np.zeros((0, idim), np.float32)
+        old_owner = remap[old.image_owner[photo_keep]]
+        old_refs = [old.image_refs[i] for i in photo_keep]
+        base = len(keep_rows)
+    else:
+        products, text_vectors, has_text = new_products, new_text, new_has_text
+        old_img, old_owner, old_refs, base = np.zeros((0, idim), np.float32), np.zeros(0, np.int64), [], 0
+    add_img, add_owner, add_refs = [], [], []
+    for n, (i, _row, _p) in enumerate(kept_pairs):
+        for ref, vec in good_photos.get(i, []):
+            add_img.append(vec)
+            add_owner.append(base + n)
+            add_refs.append(ref)
+    image_vectors = np.vstack([old_img, np.asarray(add_img, np.float32).reshape(-1, idim)]).astype(np.float32)
+    image_owner = np.concatenate([old_owner, np.asarray(add_owner, np.int64)])
+
+    # 4. Write the new generation: lexical index copied by hard links and updated in place.
+    scratch, final = atomic.new_generation_dir(engine.path)
+    try:
+        if old is not None and old.path is not None and (old.path / "bm25").is_dir():
+            atomic.link_tree(old.path / "bm25", scratch / "bm25")
+        lexical = LexicalIndex(scratch / "bm25")
+        lexical.upsert(new_products, sorted(deletes & old_ids))
+        state = IndexState(
+            config=cfg,
+            products=products,
+            text_vectors=text_vectors,
+            has_text=has_text,
+            image_vectors=image_vectors,
+            image_owner=image_owner,
+            image_refs=old_refs + add_refs,
+            lexical=lexical,
+            text_model=engine.text_encoder.name,
+            image_model=engine.image_encoder.name if refs else (old.image_model if old else ""),
+        )
+        state.save(scratch)
+        del lexical, state
+        final = atomic.publish(engine.path, scratch, final, cfg.index.keep_generations)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    added = sum(1 for p in new_products if p.id not in old_ids)
+    log.info("index %s now has %d products (%s)", engine.path, len(products), final.name)
+    return BuildResult(IndexState.load(final), added, len(new_products) - added, skipped, warnings)

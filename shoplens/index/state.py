@@ -1,0 +1,155 @@
+"""One generation of an index, loaded: products, per-modality vectors, the BM25 index."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Config
+from ..errors import IndexError_
+from ..types import Product
+from .atomic import write_json
+from .lexical import LexicalIndex
+from .vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class IndexState:
+    """Everything a search needs; replaced as a whole on every write, so readers never see a mix."""
+
+    config: Config
+    products: list[Product]
+    text_vectors: np.ndarray  # N × dt, zero rows where a product has no text
+    has_text: np.ndarray  # N bool
+    image_vectors: np.ndarray  # M × di, one row per photo
+    image_owner: np.ndarray  # M int: product row of each photo
+    image_refs: list[str]  # M: the photo each row came from
+    lexical: LexicalIndex
+    text_model: str
+    image_model: str
+    path: Path | None = None
+    id_to_row: dict[str, int] = field(default_factory=dict)
+    _text_index: VectorIndex | None = None
+    _image_index: VectorIndex | None = None
+    _product_image: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if not self.id_to_row:
+            self.id_to_row = {p.id: i for i, p in enumerate(self.products)}
+
+    @property
+    def n(self) -> int:
+        return len(self.products)
+
+    @property
+    def text_index(self) -> VectorIndex:
+        if self._text_index is None:
+            rows = np.flatnonzero(self.has_text)
+            ann = VectorIndex.load_ann(self.path / "text.hnsw") if self.path else None
+            self._text_index = VectorIndex(self.text_vectors[rows], rows, self.n, self.config.index, ann)
+        return self._text_index
+
+    @property
+    def image_index(self) -> VectorIndex:
+        if self._image_index is None:
+            ann = VectorIndex.load_ann(self.path / "image.hnsw") if self.path else None
+            self._image_index = VectorIndex(self.image_vectors, self.image_owner, self.n, self.config.index, ann)
+        return self._image_index
+
+    @property
+    def product_image_vectors(self) -> np.ndarray:
+        """N × di: the normalised mean of each product's photos (zero where it has none)."""
+        if self._product_image is None:
+            dim = self.image_vectors.shape[1] if self.image_vectors.ndim == 2 else 0
+            acc = np.zeros((self.n, dim), np.float32)
+            np.add.at(acc, self.image_owner, self.image_vectors)
+            norms = np.linalg.norm(acc, axis=1, keepdims=True)
+            self._product_image = np.divide(acc, norms, out=np.zeros_like(acc), where=norms > 0)
+        return self._product_image
+
+    @property
+    def has_image(self) -> np.ndarray:
+        mask = np.zeros(self.n, bool)
+        mask[self.image_owner] = True
+        return mask
+
+    def save(self, folder: Path) -> None:
+        """Write every array and the product list into ``folder`` (the lexical index is already there)."""
+        np.save(folder / "text.npy", np.ascontiguousarray(self.text_vectors, np.float32))
+        np.save(folder / "has_text.npy", self.has_text.astype(bool))
+        np.save(folder / "image.npy", np.ascontiguousarray(self.image_vectors, np.float32))
+        np.save(folder / "image_owner.npy", self.image_owner.astype(np.int64))
+        with (folder / "products.jsonl").open("w", encoding="utf-8") as fh:
+            for p in self.products:
+                fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+        with (folder / "image_refs.json").open("w", encoding="utf-8") as fh:
+            json.dump(self.image_refs, fh, ensure_ascii=False)
+        self.text_index.save_ann(folder / "text.hnsw")
+        self.image_index.save_ann(folder / "image.hnsw")
+        write_json(folder / "config.json", self.config.to_dict())
+        write_json(folder / "manifest.json", self.manifest())
+
+    def manifest(self) -> dict[str, Any]:
+        from .. import __version__
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "shoplens_version": __version__,
+            "products": self.n,
+            "with_text": int(self.has_text.sum()),
+            "with_image": int(self.has_image.sum()),
+            "photos": int(self.image_vectors.shape[0]),
+            "text_model": self.text_model,
+            "text_dim": int(self.text_vectors.shape[1]),
+            "image_model": self.image_model,
+            "image_dim": int(self.image_vectors.shape[1]),
+            "lexical_docs": self.lexical.num_docs(),
+        }
+
+    @classmethod
+    def load(cls, folder: Path, mmap: bool = True) -> IndexState:
+        try:
+            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            config = Config.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as e:
+            raise IndexError_(f"{folder}: unreadable index metadata: {e}") from e
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexError_(
+                f"{folder}: index format {manifest.get('format_version')} is not supported "
+                f"(this shoplens reads format {FORMAT_VERSION}); rebuild it with `shoplens index`"
+            )
+        mode = "r" if mmap else None
+        try:
+            products = [
+                Product.from_dict(json.loads(line))
+                for line in (folder / "products.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
+            refs = json.loads((folder / "image_refs.json").read_text(encoding="utf-8"))
+            state = cls(
+                config=config,
+                products=products,
+                text_vectors=np.load(folder / "text.npy", mmap_mode=mode),
+                has_text=np.load(folder / "has_text.npy"),
+                image_vectors=np.load(folder / "image.npy", mmap_mode=mode),
+                image_owner=np.load(folder / "image_owner.npy"),
+                image_refs=refs,
+                lexical=LexicalIndex(folder / "bm25"),
+                text_model=manifest["text_model"],
+                image_model=manifest["image_model"],
+                path=folder,
+            )
+        except (OSError, ValueError, KeyError) as e:
+            raise IndexError_(f"{folder}: incomplete or corrupt index: {e}") from e
+        if state.text_vectors.shape[0] != state.n or state.image_owner.shape[0] != state.image_vectors.shape[0]:
+            raise IndexError_(f"{folder}: arrays do not match the product list; rebuild the index")
+        return state

@@ -1,0 +1,106 @@
+"""Cosine search over one modality's unit vectors: exact below a size threshold, faiss HNSW above."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..config import IndexConfig
+
+log = logging.getLogger(__name__)
+
+
+class VectorIndex:
+    """Rows are vectors (one per product, or one per photo); ``owners`` maps a row to its product row.
+
+    Search returns product rows with the best score among their vectors (a photo query matches a
+    product through any of its photos).
+    """
+
+    def __init__(
+        self, vectors: np.ndarray, owners: np.ndarray, n_products: int, cfg: IndexConfig, ann: object | None = None
+    ) -> None:
+        self.vectors = vectors
+        self.owners = owners.astype(np.int64, copy=False)
+        self.n_products = n_products
+        self.cfg = cfg
+        self._ann = ann
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def uses_ann(self) -> bool:
+        return len(self) >= self.cfg.ann_threshold
+
+    def _ann_index(self) -> object:
+        if self._ann is None:
+            import faiss
+
+            log.info("building HNSW over %d vectors", len(self))
+            index = faiss.IndexHNSWFlat(self.vectors.shape[1], self.cfg.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.cfg.hnsw_ef_construction
+            index.add(np.ascontiguousarray(self.vectors, dtype=np.float32))
+            self._ann = index
+        return self._ann
+
+    def save_ann(self, path: Path) -> None:
+        """Persist the HNSW graph (only when this index is big enough to use one)."""
+        if self.uses_ann:
+            import faiss
+
+            faiss.write_index(self._ann_index(), str(path))
+
+    @staticmethod
+    def load_ann(path: Path) -> object | None:
+        if not path.is_file():
+            return None
+        import faiss
+
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
+
+    def scores(self, q: np.ndarray) -> np.ndarray:
+        """Exact cosine of ``q`` with every product (max over its vectors; -inf where it has none)."""
+        per_row = self.vectors @ q.astype(np.float32)
+        out = np.full(self.n_products, -np.inf, np.float32)
+        np.maximum.at(out, self.owners, per_row)
+        return out
+
+    def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """Top-k ``(product row, cosine)``; ``allowed`` is a boolean mask over products (filters)."""
+        if len(self) == 0 or k <= 0:
+            return []
+        if self.uses_ann and (allowed is None or allowed.mean() > 0.05):
+            return self._search_ann(q, k, allowed)
+        scores = self.scores(q)
+        if allowed is not None:
+            scores = np.where(allowed, scores, -np.inf)
+        k = min(k, int(np.isfinite(scores).sum()))
+        if k == 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(r), float(scores[r])) for r in top]
+
+    def _search_ann(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        import faiss
+
+        index = self._ann_index()
+        fetch = k * max(2, len(self) // max(self.n_products, 1) + 1)
+        if allowed is not None:
+            fetch = int(fetch / max(float(allowed.mean()), 0.05))
+        fetch = min(fetch, len(self))
+        params = faiss.SearchParametersHNSW(efSearch=max(self.cfg.hnsw_ef_search, fetch))
+        sims, rows = index.search(q.reshape(1, -1).astype(np.float32), fetch, params=params)  # type: ignore[attr-defined]
+        best: dict[int, float] = {}
+        for s, r in zip(sims[0], rows[0], strict=True):
+            if r < 0:
+                continue
+            owner = int(self.owners[r])
+            if allowed is not None and not allowed[owner]:
+                continue
+            if owner not in best or s > best[owner]:
+                best[owner] = float(s)
+        return sorted(best.items(), key=lambda x: -x[1])[:k]

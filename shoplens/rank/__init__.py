@@ -1,0 +1,1 @@
+"""Rank: re-ranking of retrieved candidates (learning-to-rank lives here)."""

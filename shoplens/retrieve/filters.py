@@ -1,0 +1,129 @@
+"""Attribute filters (``gender=Women``, ``price<50``, ``category in [Shoes, Bags]``) and facet counts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import QueryError
+from ..types import Product
+
+_FILTER = re.compile(r"^\s*([\w.\-]+)\s*(<=|>=|!=|=|<|>|\s+in\s+|\s+not\s+in\s+)\s*(.*?)\s*$", re.IGNORECASE)
+# Canonical fields that are never facets (free text, ids) — everything else short and categorical is.
+_NOT_FACETS = {"id", "title", "description", "reviews", "images", "image"}
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    op: str  # "=", "!=", "<", "<=", ">", ">=", "in", "not in"
+    values: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if self.op in ("in", "not in"):
+            return f"{self.field} {self.op} [{', '.join(self.values)}]"
+        return f"{self.field}{self.op}{self.values[0]}"
+
+    def predicate(self) -> Callable[[Any], bool]:
+        if self.op in ("<", "<=", ">", ">="):
+            try:
+                bound = float(self.values[0])
+            except ValueError:
+                raise QueryError(f"filter {self}: {self.values[0]!r} is not a number") from None
+            cmp = {
+                "<": lambda x: x < bound,
+                "<=": lambda x: x <= bound,
+                ">": lambda x: x > bound,
+                ">=": lambda x: x >= bound,
+            }[self.op]
+
+            def numeric(v: Any) -> bool:
+                num = _as_float(v)
+                return num is not None and cmp(num)
+
+            return numeric
+        wanted = {_norm(v) for v in self.values}
+        positive = self.op in ("=", "in")
+
+        def member(v: Any) -> bool:
+            found = v is not None and _norm(v) in wanted
+            return found if positive else not found
+
+        return member
+
+
+def _norm(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v).strip().casefold()
+
+
+def _as_float(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_filter(text: str) -> Filter:
+    """Parse one filter expression; a clear QueryError names what is wrong."""
+    if not isinstance(text, str) or len(text) > 1000:
+        raise QueryError("a filter must be a string of at most 1000 characters")
+    m = _FILTER.match(text)
+    if not m:
+        raise QueryError(
+            f"cannot parse filter {text!r}; use field=value, field!=value, field<number, "
+            "field>=number or field in [a, b]"
+        )
+    field, op, raw = m.group(1), " ".join(m.group(2).lower().split()), m.group(3)
+    if op in ("in", "not in"):
+        if not (raw.startswith("[") and raw.endswith("]")):
+            raise QueryError(f"filter {text!r}: the values after '{op}' go in brackets, e.g. [a, b]")
+        values = tuple(v.strip().strip("'\"") for v in raw[1:-1].split(",") if v.strip())
+    else:
+        values = (raw.strip("'\""),)
+    if not values or not values[0]:
+        raise QueryError(f"filter {text!r} has no value")
+    return Filter(field, op, values)
+
+
+def filter_mask(products: Sequence[Product], filters: Iterable[Filter]) -> np.ndarray | None:
+    """Boolean mask of products passing every filter; None when there are no filters."""
+    filters = list(filters)
+    if not filters:
+        return None
+    mask = np.ones(len(products), bool)
+    for f in filters:
+        pred = f.predicate()
+        mask &= np.fromiter((pred(p.field_value(f.field)) for p in products), bool, len(products))
+    return mask
+
+
+def facet_counts(
+    products: Iterable[Product], max_values: int = 20, max_distinct: int = 200
+) -> dict[str, dict[str, int]]:
+    """Value counts of categorical fields over the given products (long or numeric fields skipped)."""
+    counters: dict[str, Counter[str]] = {}
+    for p in products:
+        items: list[tuple[str, Any]] = [("category", p.category), ("brand", p.brand)]
+        items += list(p.attributes.items())
+        for key, value in items:
+            if key in _NOT_FACETS or value in (None, "") or isinstance(value, float):
+                continue
+            s = str(value)
+            if len(s) > 60:
+                continue
+            counters.setdefault(key, Counter())[s] += 1
+    out: dict[str, dict[str, int]] = {}
+    for key, counter in counters.items():
+        if len(counter) > max_distinct:
+            continue
+        out[key] = dict(counter.most_common(max_values))
+    return out

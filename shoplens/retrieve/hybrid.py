@@ -1,0 +1,157 @@
+"""Hybrid retrieval over one index state: BM25 + dense text + image, fused by weighted RRF."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..config import RetrieveConfig
+from ..errors import NotFoundError, QueryError
+from ..index.lexical import segment
+from ..index.state import IndexState
+from ..types import Hit, Query, SearchResult
+from .filters import facet_counts, filter_mask, parse_filter
+from .fusion import reciprocal_rank_fusion
+
+log = logging.getLogger(__name__)
+
+Encode = Callable[[str], np.ndarray]
+EncodeImage = Callable[["str | bytes"], np.ndarray]
+
+
+@dataclass
+class QueryVectors:
+    text: np.ndarray | None = None
+    image: np.ndarray | None = None
+
+
+class HybridRetriever:
+    """Stateless over an :class:`IndexState`; encoders are passed in as functions."""
+
+    def __init__(self, state: IndexState, cfg: RetrieveConfig, encode_text: Encode, encode_image: EncodeImage):
+        self.state = state
+        self.cfg = cfg
+        self.encode_text = encode_text
+        self.encode_image = encode_image
+
+    # -- query validation -------------------------------------------------------------------
+    def validate(self, q: Query) -> Query:
+        text = (q.text or "").strip()
+        if len(text) > self.cfg.max_query_chars:
+            raise QueryError(f"query text is {len(text)} characters; the limit is {self.cfg.max_query_chars}")
+        if not text and q.image is None:
+            raise QueryError("empty query: give query text, a photo, or both")
+        if not 1 <= q.k <= 1000:
+            raise QueryError(f"k must be between 1 and 1000, got {q.k}")
+        if q.offset < 0 or q.offset > 10_000:
+            raise QueryError(f"offset must be between 0 and 10000, got {q.offset}")
+        return Query(text, q.image, q.filters, q.history, q.k, q.offset, q.user)
+
+    # -- candidate generation ---------------------------------------------------------------
+    def candidates(
+        self, q: Query, allowed: np.ndarray | None, timings: dict[str, float]
+    ) -> dict[str, list[tuple[int, float]]]:
+        st, depth = self.state, self.cfg.depth
+        runs: dict[str, list[tuple[int, float]]] = {}
+        if q.text:
+            t0 = time.perf_counter()
+            tokens = segment(q.text)
+            bm25 = st.lexical.search([(t, 1.0) for t in tokens], depth * 3 if allowed is not None else depth)
+            rows = [(st.id_to_row[pid], s) for pid, s in bm25 if pid in st.id_to_row]
+            if allowed is not None:
+                rows = [(r, s) for r, s in rows if allowed[r]]
+            runs["bm25"] = rows[:depth]
+            timings["bm25_ms"] = (time.perf_counter() - t0) * 1e3
+            t0 = time.perf_counter()
+            qv = self.encode_text(q.text)
+            timings["encode_text_ms"] = (time.perf_counter() - t0) * 1e3
+            t0 = time.perf_counter()
+            runs["text"] = st.text_index.search(qv, depth, allowed)
+            timings["dense_text_ms"] = (time.perf_counter() - t0) * 1e3
+        if q.image is not None:
+            t0 = time.perf_counter()
+            iv = self.encode_image(q.image)
+            timings["encode_image_ms"] = (time.perf_counter() - t0) * 1e3
+            t0 = time.perf_counter()
+            runs["image"] = st.image_index.search(iv, depth, allowed)
+            timings["dense_image_ms"] = (time.perf_counter() - t0) * 1e3
+        return runs
+
+    def search(self, query: Query) -> SearchResult:
+        q = self.validate(query)
+        timings: dict[str, float] = {}
+        filters = [parse_filter(f) for f in q.filters]
+        allowed = filter_mask(self.state.products, filters)
+        runs = self.candidates(q, allowed, timings)
+        weights = dict(self.cfg.weights)
+        t0 = time.perf_counter()
+        fused = reciprocal_rank_fusion(runs, weights, self.cfg.rrf_k)
+        timings["fusion_ms"] = (time.perf_counter() - t0) * 1e3
+        return self._page(fused, runs, q, timings)
+
+    def _page(
+        self,
+        fused: list[tuple[int, float, dict[str, int]]],
+        runs: dict[str, list[tuple[int, float]]],
+        q: Query,
+        timings: dict[str, float],
+    ) -> SearchResult:
+        st = self.state
+        raw = {name: dict(run) for name, run in runs.items()}
+        hits = []
+        for rank, (doc, score, ranks) in enumerate(fused[q.offset : q.offset + q.k], start=q.offset + 1):
+            signals: dict[str, float] = {}
+            for name, r in ranks.items():
+                signals[name] = round(raw[name][doc], 6)
+                signals[f"{name}_rank"] = float(r)
+            hits.append(Hit(st.products[doc], float(score), rank, signals))
+        facets = facet_counts((st.products[d] for d, _, _ in fused), self.cfg.facet_max_values)
+        return SearchResult(tuple(hits), len(fused), facets, timings)
+
+    # -- more like this ---------------------------------------------------------------------
+    def similar(self, product_id: str, k: int = 10, filters: tuple[str, ...] = ()) -> SearchResult:
+        """Products nearest in the fused space ``x = [w_t·c; w_i·f]`` (cosine), excluding itself."""
+        st = self.state
+        if product_id not in st.id_to_row:
+            raise NotFoundError(f"unknown product id {product_id!r}")
+        if not 1 <= k <= 1000:
+            raise QueryError(f"k must be between 1 and 1000, got {k}")
+        row = st.id_to_row[product_id]
+        scores = fused_similarity(st, row, self.cfg_fuse_weights())
+        scores[row] = -np.inf
+        allowed = filter_mask(st.products, [parse_filter(f) for f in filters])
+        if allowed is not None:
+            scores = np.where(allowed, scores, -np.inf)
+        n = int(np.isfinite(scores).sum())
+        order = np.argsort(-scores, kind="stable")[: min(k, n)]
+        hits = tuple(
+            Hit(st.products[int(r)], float(scores[r]), i + 1, {"fused": float(scores[r])})
+            for i, r in enumerate(order)
+        )
+        return SearchResult(hits, n, {}, {})
+
+    def cfg_fuse_weights(self) -> tuple[float, float]:
+        f = self.state.config.fuse
+        return f.text_weight, f.image_weight
+
+
+def fused_similarity(st: IndexState, row: int, weights: tuple[float, float]) -> np.ndarray:
+    """Cosine between product ``row`` and every product in the concatenated space ``[w_t·c; w_i·f]``.
+
+    Each block is unit-norm or zero, so ``|x|² = w_t²·has_text + w_i²·has_image`` and the cosine
+    is ``(w_t²·c·c' + w_i²·f·f') / (|x|·|x'|)`` without materialising the concatenation.
+    """
+    wt2, wi2 = weights[0] ** 2, weights[1] ** 2
+    has_t = st.has_text.astype(np.float32)
+    has_i = st.has_image.astype(np.float32)
+    text_part = (st.text_vectors @ st.text_vectors[row]) * has_t * has_t[row]
+    pim = st.product_image_vectors
+    image_part = (pim @ pim[row]) if pim.shape[1] else np.zeros(st.n, np.float32)
+    norms = np.sqrt(wt2 * has_t + wi2 * has_i)
+    denom = norms * norms[row]
+    out = np.divide(wt2 * text_part + wi2 * image_part, denom, out=np.zeros(st.n, np.float32), where=denom > 0)
+    return out.astype(np.float32)

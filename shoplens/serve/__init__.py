@@ -1,0 +1,1 @@
+"""Serve: the REST API and web page over the Engine."""
