@@ -68,8 +68,9 @@ class IndexConfig:
 class RetrieveConfig:
     depth: int = 200  # candidates taken from each retriever
     rrf_k: float = 60.0
+    adaptive_bm25: bool = True  # scale BM25's weight by the query's vocabulary coverage
     weights: dict[str, float] = field(
-        default_factory=lambda: {"bm25": 1.0, "text": 1.0, "image": 1.0, "expand": 0.6}
+        default_factory=lambda: {"bm25": 1.0, "text": 0.5, "image": 1.0}
     )
     # Cross-lingual query expansion: query words mapped to catalogue words in the embedding space.
     expand_terms: int = 2

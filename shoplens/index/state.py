@@ -41,6 +41,7 @@ class IndexState:
     _text_index: VectorIndex | None = None
     _image_index: VectorIndex | None = None
     _product_image: np.ndarray | None = None
+    _facets: list[list[tuple[str, str]]] | None = None
 
     def __post_init__(self) -> None:
         if not self.id_to_row:
@@ -75,6 +76,15 @@ class IndexState:
             norms = np.linalg.norm(acc, axis=1, keepdims=True)
             self._product_image = np.divide(acc, norms, out=np.zeros_like(acc), where=norms > 0)
         return self._product_image
+
+    @property
+    def facet_items(self) -> list[list[tuple[str, str]]]:
+        """Per product, its facetable (field, value) pairs (computed once per generation)."""
+        if self._facets is None:
+            from ..retrieve.filters import facet_items
+
+            self._facets = [facet_items(p) for p in self.products]
+        return self._facets
 
     @property
     def has_image(self) -> np.ndarray:

@@ -27,6 +27,14 @@ class VectorIndex:
         self.n_products = n_products
         self.cfg = cfg
         self._ann = ann
+        # Max over each product's vectors without np.maximum.at (slow): sort rows by owner once,
+        # then one reduceat per query. When every product has one vector this is a plain scatter.
+        order = np.argsort(self.owners, kind="stable")
+        sorted_owners = self.owners[order]
+        self._unique = len(sorted_owners) == 0 or bool(np.all(np.diff(sorted_owners) > 0))
+        starts = np.flatnonzero(np.r_[True, np.diff(sorted_owners) > 0]) if len(order) else np.zeros(0, np.int64)
+        self._order, self._starts = order, starts
+        self._group_owner = sorted_owners[starts] if len(order) else np.zeros(0, np.int64)
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -65,7 +73,12 @@ class VectorIndex:
         """Exact cosine of ``q`` with every product (max over its vectors; -inf where it has none)."""
         per_row = self.vectors @ q.astype(np.float32)
         out = np.full(self.n_products, -np.inf, np.float32)
-        np.maximum.at(out, self.owners, per_row)
+        if len(per_row) == 0:
+            return out
+        if self._unique:
+            out[self.owners] = per_row
+        else:
+            out[self._group_owner] = np.maximum.reduceat(per_row[self._order], self._starts)
         return out
 
     def search(self, q: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:

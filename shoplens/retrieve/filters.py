@@ -106,24 +106,33 @@ def filter_mask(products: Sequence[Product], filters: Iterable[Filter]) -> np.nd
     return mask
 
 
-def facet_counts(
-    products: Iterable[Product], max_values: int = 20, max_distinct: int = 200
-) -> dict[str, dict[str, int]]:
-    """Value counts of categorical fields over the given products (long or numeric fields skipped)."""
-    counters: dict[str, Counter[str]] = {}
-    for p in products:
-        items: list[tuple[str, Any]] = [("category", p.category), ("brand", p.brand)]
-        items += list(p.attributes.items())
-        for key, value in items:
-            if key in _NOT_FACETS or value in (None, "") or isinstance(value, float):
-                continue
-            s = str(value)
-            if len(s) > 60:
-                continue
-            counters.setdefault(key, Counter())[s] += 1
-    out: dict[str, dict[str, int]] = {}
-    for key, counter in counters.items():
-        if len(counter) > max_distinct:
+def facet_items(p: Product) -> list[tuple[str, str]]:
+    """The (field, value) pairs of a product that can be facets: short categorical values."""
+    items: list[tuple[str, object]] = [("category", p.category), ("brand", p.brand)]
+    items += list(p.attributes.items())
+    out = []
+    for key, value in items:
+        if key in _NOT_FACETS or value in (None, "") or isinstance(value, float):
             continue
-        out[key] = dict(counter.most_common(max_values))
+        s = str(value)
+        if len(s) <= 60:
+            out.append((key, s))
     return out
+
+
+def facet_counts(
+    items: Iterable[list[tuple[str, str]]], max_values: int = 20, max_distinct: int = 200
+) -> dict[str, dict[str, int]]:
+    """Value counts per field over the given products' facet items (fields with too many values dropped)."""
+    counters: dict[str, Counter[str]] = {}
+    for product_items in items:
+        for key, value in product_items:
+            c = counters.get(key)
+            if c is None:
+                c = counters[key] = Counter()
+            c[value] += 1
+    return {
+        key: dict(counter.most_common(max_values))
+        for key, counter in counters.items()
+        if len(counter) <= max_distinct
+    }

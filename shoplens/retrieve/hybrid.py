@@ -29,6 +29,14 @@ class QueryVectors:
     image: np.ndarray | None = None
 
 
+def query_coverage(tokens: list[str], st: IndexState) -> float:
+    """Share of the query's words that occur in at least one product's name text (0 for none)."""
+    if not tokens:
+        return 0.0
+    found = sum(1 for t in tokens if st.lexical.vocabulary_probe(t) > 0)
+    return found / len(tokens)
+
+
 class HybridRetriever:
     """Stateless over an :class:`IndexState`; encoders are passed in as functions."""
 
@@ -37,6 +45,7 @@ class HybridRetriever:
         self.cfg = cfg
         self.encode_text = encode_text
         self.encode_image = encode_image
+        self.coverage = 1.0
 
     # -- query validation -------------------------------------------------------------------
     def validate(self, q: Query) -> Query:
@@ -65,6 +74,7 @@ class HybridRetriever:
             if allowed is not None:
                 rows = [(r, s) for r, s in rows if allowed[r]]
             runs["bm25"] = rows[:depth]
+            self.coverage = query_coverage(tokens, st)
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
             qv = self.encode_text(q.text)
@@ -88,6 +98,10 @@ class HybridRetriever:
         allowed = filter_mask(self.state.products, filters)
         runs = self.candidates(q, allowed, timings)
         weights = dict(self.cfg.weights)
+        if "bm25" in runs and self.cfg.adaptive_bm25:
+            # Words the catalogue never uses (paraphrases, another language) make BM25 unreliable:
+            # scale its vote by the share of query words found in the catalogue's vocabulary.
+            weights["bm25"] = weights.get("bm25", 1.0) * self.coverage
         t0 = time.perf_counter()
         fused = reciprocal_rank_fusion(runs, weights, self.cfg.rrf_k)
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1e3
@@ -109,7 +123,8 @@ class HybridRetriever:
                 signals[name] = round(raw[name][doc], 6)
                 signals[f"{name}_rank"] = float(r)
             hits.append(Hit(st.products[doc], float(score), rank, signals))
-        facets = facet_counts((st.products[d] for d, _, _ in fused), self.cfg.facet_max_values)
+        items = st.facet_items
+        facets = facet_counts((items[d] for d, _, _ in fused), self.cfg.facet_max_values)
         return SearchResult(tuple(hits), len(fused), facets, timings)
 
     # -- more like this ---------------------------------------------------------------------

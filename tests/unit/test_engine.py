@@ -1,0 +1,188 @@
+"""The Engine facade with fake encoders: build, update, delete, search, filters, atomicity."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from shoplens import Config, Engine, Product
+from shoplens.errors import IndexError_, NotFoundError, QueryError
+from shoplens.index import atomic
+
+from ..conftest import COLOURS, solid
+
+
+def build(tmp_path: Path, catalog: Path, cfg: Config) -> Engine:
+    engine = Engine(tmp_path / "idx", cfg)
+    engine.add_catalog(catalog)
+    return engine
+
+
+def test_index_text_image_and_photo_only(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    assert len(engine) == 8
+    st = engine.state
+    assert st.has_text.sum() == 6 and st.has_image.sum() == 6
+    hit = engine.search("wool sweater", k=3).hits[0]
+    assert hit.id == "p3" and "bm25" in hit.signals and "text" in hit.signals
+
+
+def test_photo_query_finds_photo_only_product(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    query = solid(tmp_path / "q.jpg", COLOURS["blue"], (80, 80))
+    ids = [h.id for h in engine.search(image=str(query), k=2).hits]
+    assert set(ids) == {"p2", "p8"}
+
+
+def test_reopen_uses_stored_vectors_without_encoding(
+    tmp_path: Path, tiny_catalog: Path, fake_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(tmp_path, tiny_catalog, fake_config)
+    reopened = Engine.open(tmp_path / "idx")
+    assert reopened.config.encode.text_encoder == "fake"
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise AssertionError("loading an index must not encode products")
+
+    monkeypatch.setattr("shoplens.engine.encode_texts", boom)
+    monkeypatch.setattr("shoplens.engine.encode_images", boom)
+    assert reopened.search("denim jeans", k=1).hits[0].id == "p2"
+    assert reopened.similar("p1", k=1).hits
+
+
+def test_upsert_update_and_delete_are_incremental(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    report = engine.upsert([Product("p9", title="Purple Silk Scarf", category="Scarves")])
+    assert (report.added, report.updated) == (1, 0)
+    report = engine.upsert([Product("p1", title="Red Linen Dress", category="Dresses")])
+    assert (report.added, report.updated) == (0, 1)
+    assert engine.get("p1").title == "Red Linen Dress"
+    assert engine.search("silk scarf", k=1).hits[0].id == "p9"
+    assert engine.delete(["p9"]) == 1
+    assert all(h.id != "p9" for h in engine.search("silk scarf", k=10).hits)
+    with pytest.raises(NotFoundError):
+        engine.get("p9")
+    # The updated product keeps its photo only if the update gave one: here it did not.
+    assert engine.get("p1").images == ()
+    assert len(Engine.open(tmp_path / "idx")) == 8
+
+
+def test_delete_unknown_id_changes_nothing(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    with pytest.raises(NotFoundError, match="nope"):
+        engine.delete(["p1", "nope"])
+    assert len(Engine.open(tmp_path / "idx")) == 8
+
+
+def test_crash_mid_write_keeps_previous_index(
+    tmp_path: Path, tiny_catalog: Path, fake_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    before = atomic.current_generation(tmp_path / "idx")
+
+    def crash(*_a: object, **_k: object) -> None:
+        raise RuntimeError("simulated crash while writing")
+
+    monkeypatch.setattr("shoplens.index.state.IndexState.save", crash)
+    with pytest.raises(RuntimeError):
+        engine.upsert([Product("p10", title="Never Stored")])
+    assert atomic.current_generation(tmp_path / "idx") == before
+    reopened = Engine.open(tmp_path / "idx")
+    assert len(reopened) == 8
+    with pytest.raises(NotFoundError):
+        reopened.get("p10")
+    assert not list((tmp_path / "idx").glob(".building-*"))
+
+
+def test_bad_rows_never_lose_stored_products(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    update = tmp_path / "update.csv"
+    with update.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "title", "image", "price"])
+        w.writerow(["p1", "Red Dress v2", "corrupt.jpg", "10"])  # corrupt photo: row skipped
+        w.writerow(["p2", "Blue Jeans v2", "", "abc"])  # bad price: row skipped
+        w.writerow(["", "No id", "", ""])  # missing id
+        w.writerow(["p11", "Orange Hat", "", "5"])
+    report = engine.add_catalog(update, replace=True)
+    reasons = {(s.row, s.field) for s in report.skipped}
+    assert reasons == {(1, "image"), (2, "price"), (3, "id")}
+    assert report.added == 1
+    # replace=True drops products absent from the file, but keeps the ones whose rows were bad.
+    assert engine.get("p1").title == "Red Cotton Dress"
+    assert engine.get("p2").title == "Blue Denim Jeans"
+    assert {p.id for p in engine.products()} == {"p1", "p2", "p11"}
+
+
+def test_filters_and_facets(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    res = engine.search("red", filters=["gender=Women", "price<100"], k=10)
+    assert res.hits and all(h.product.attributes["gender"] == "Women" for h in res.hits)
+    assert all(h.product.price is not None and h.product.price < 100 for h in res.hits)
+    res = engine.search("blue", filters=["category in [Jeans, Shoes]"], k=10)
+    assert {h.id for h in res.hits} <= {"p2", "p6", "p8"}
+    assert set(res.facets["category"]) <= {"Jeans", "Shoes"}
+    assert sum(res.facets["gender"].values()) == res.total
+
+
+def test_similar_uses_fused_space(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    res = engine.similar("p7", k=1)  # photo-only red dress → the red dress with a photo
+    assert res.hits[0].id == "p1"
+    assert all(h.id != "p7" for h in engine.similar("p7", k=7).hits)
+    with pytest.raises(NotFoundError):
+        engine.similar("missing")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"text": ""}, "empty query"),
+        ({"text": "   "}, "empty query"),
+        ({"text": "x" * 10_000}, "limit"),
+        ({"text": "dress", "k": 0}, "k must be"),
+        ({"text": "dress", "filters": ["price<cheap"]}, "not a number"),
+        ({"text": "dress", "filters": ["nonsense"]}, "cannot parse filter"),
+    ],
+)
+def test_bad_queries_get_clear_errors(
+    tmp_path: Path, tiny_catalog: Path, fake_config: Config, kwargs: dict, message: str
+) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    with pytest.raises(QueryError, match=message):
+        engine.search(**kwargs)
+
+
+def test_wrong_query_type(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    with pytest.raises(QueryError, match="string"):
+        engine.search(123)  # type: ignore[arg-type]
+
+
+def test_corrupt_query_photo(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    from shoplens.errors import ImageError
+
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    with pytest.raises(ImageError):
+        engine.search(image=b"GIF89a broken")
+    with pytest.raises(ImageError):
+        engine.search(image=str(tmp_path / "missing.jpg"))
+
+
+def test_open_missing_or_broken_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexError_, match="not a shoplens index"):
+        Engine.open(tmp_path / "nothing")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "CURRENT").write_text("gen-000009")
+    with pytest.raises(IndexError_, match="missing generation"):
+        Engine.open(tmp_path / "broken")
+
+
+def test_old_generations_are_collected(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    for i in range(4):
+        engine.upsert([Product(f"n{i}", title=f"New product {i}")])
+    assert len(atomic.generations(tmp_path / "idx")) == fake_config.index.keep_generations
