@@ -80,7 +80,7 @@ def run_queries(args: argparse.Namespace) -> int:
     results: dict[str, list[tuple[str, float]]] = {}
     latencies: list[float] = []
     failed = 0
-    for qid, q in tqdm(queries, desc="queries", unit="q", disable=len(queries) < 50):
+    for qid, q in tqdm(queries, desc="queries", unit="q", disable=None if len(queries) >= 50 else True):
         t0 = time.perf_counter()
         try:
             res = engine.search(Query(q.text, q.image, q.filters, q.history, args.k, 0, q.user))

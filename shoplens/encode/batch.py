@@ -49,7 +49,7 @@ def encode_texts(
     uniq = list(todo)
     # Sort by length so each batch holds texts of similar length (less padding work).
     uniq.sort(key=lambda k: len(texts[todo[k][0]]))
-    bar = tqdm(total=len(uniq), desc=desc, unit="text", disable=not progress or not uniq)
+    bar = tqdm(total=len(uniq), desc=desc, unit="text", disable=None if (progress and uniq) else True)
     for start in range(0, len(uniq), batch_size):
         chunk = uniq[start : start + batch_size]
         vecs = encoder.encode([texts[todo[k][0]] for k in chunk])
@@ -78,7 +78,7 @@ def encode_images(
     vecs: dict[int, np.ndarray] = {}
     failed: dict[int, str] = {}
     encoded = 0
-    bar = tqdm(total=len(refs), desc="encoding images", unit="img", disable=not progress or not refs)
+    bar = tqdm(total=len(refs), desc="encoding images", unit="img", disable=None if (progress and refs) else True)
 
     def read(i: int) -> tuple[int, str | None, Image.Image | None, str]:
         try:
