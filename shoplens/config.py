@@ -97,8 +97,8 @@ class Config:
             raw = d.get(f.name, {}) or {}
             if not isinstance(raw, dict):
                 raise ConfigError(f"config section {f.name!r} must be a mapping, got {type(raw).__name__}")
-            section_cls = f.default_factory  # type: ignore[misc]
-            sections[f.name] = _build(section_cls, raw, f.name)  # type: ignore[arg-type]
+            section_cls = f.default_factory
+            sections[f.name] = _build(section_cls, raw, f.name)
         return cls(**sections)
 
     def replace(self, **sections: Any) -> Config:

@@ -89,10 +89,7 @@ def build_generation(
     upsert_ids = {p.id for p in new_products}
     old_ids = set(old.id_to_row) if old else set()
     drop = upsert_ids | deletes
-    if refs:
-        idim = engine.image_encoder.dim
-    else:
-        idim = old.image_vectors.shape[1] if old is not None else 0
+    idim = engine.image_encoder.dim if refs else (old.image_vectors.shape[1] if old is not None else 0)
     if old is not None and old.n:
         keep_rows = np.array([r for r, p in enumerate(old.products) if p.id not in drop], np.int64)
         products = [old.products[r] for r in keep_rows] + new_products

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..types import Product
 
@@ -98,7 +99,8 @@ class LexicalIndex:
         """How many products contain this (segmented) word in their name text."""
         searcher = self._index.searcher()
         q = self._index.parse_query(re.sub(r"[^\w]", " ", word) or "_", ["name"])
-        return int(searcher.search(q, 1, count=True).count or 0)
+        result: Any = searcher.search(q, 1, count=True)
+        return int(result.count or 0)
 
     def num_docs(self) -> int:
         return int(self._index.searcher().num_docs)

@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -137,7 +137,7 @@ class IndexState:
                 f"{folder}: index format {manifest.get('format_version')} is not supported "
                 f"(this shoplens reads format {FORMAT_VERSION}); rebuild it with `shoplens index`"
             )
-        mode = "r" if mmap else None
+        mode: Literal["r"] | None = "r" if mmap else None
         try:
             products = [
                 Product.from_dict(json.loads(line))

@@ -59,7 +59,7 @@ class VectorIndex:
         if self.uses_ann:
             import faiss
 
-            faiss.write_index(self._ann_index(), str(path))
+            faiss.write_index(self._ann_index(), str(path))  # type: ignore[call-overload]
 
     @staticmethod
     def load_ann(path: Path) -> object | None:
@@ -105,7 +105,8 @@ class VectorIndex:
         if allowed is not None:
             fetch = int(fetch / max(float(allowed.mean()), 0.05))
         fetch = min(fetch, len(self))
-        params = faiss.SearchParametersHNSW(efSearch=max(self.cfg.hnsw_ef_search, fetch))
+        ef = max(self.cfg.hnsw_ef_search, fetch)
+        params = faiss.SearchParametersHNSW(efSearch=ef)  # type: ignore[attr-defined]
         sims, rows = index.search(q.reshape(1, -1).astype(np.float32), fetch, params=params)  # type: ignore[attr-defined]
         best: dict[int, float] = {}
         for s, r in zip(sims[0], rows[0], strict=True):

@@ -8,7 +8,7 @@ import urllib.request
 import warnings
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from ..config import IngestConfig
 from ..errors import ImageError, ImageTooLargeError, RowError, UnsupportedImageError
@@ -77,7 +77,7 @@ def decode_image(data: bytes, cfg: IngestConfig | None = None) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             if img.format not in ALLOWED_FORMATS:
                 raise UnsupportedImageError(f"unsupported image format {img.format}")
             w, h = img.size
@@ -85,7 +85,8 @@ def decode_image(data: bytes, cfg: IngestConfig | None = None) -> Image.Image:
                 raise ImageError("image has no pixels")
             if w > cfg.max_image_side or h > cfg.max_image_side or w * h > cfg.max_image_pixels:
                 raise ImageTooLargeError(f"image is {w}x{h} pixels, over the size limit")
-            img.draft("RGB", (448, 448))  # JPEG: decode at reduced scale, much faster for big photos
+            if isinstance(img, ImageFile.ImageFile):
+                img.draft("RGB", (448, 448))  # JPEG: decode at reduced scale, much faster for big photos
             img.load()
             img = ImageOps.exif_transpose(img) or img
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
