@@ -92,6 +92,12 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config must be a mapping of sections, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown config section(s) {sorted(unknown)}; known: {sorted(known)}")
         sections: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = d.get(f.name, {}) or {}
@@ -107,6 +113,8 @@ class Config:
         for name, changes in sections.items():
             if name not in d:
                 raise ConfigError(f"unknown config section {name!r}")
+            if not isinstance(changes, dict):
+                raise ConfigError(f"changes to config section {name!r} must be a mapping")
             d[name].update(changes)
         return Config.from_dict(d)
 
@@ -126,5 +134,12 @@ def _build(section_cls: Any, raw: dict[str, Any], name: str) -> Any:
             raise ConfigError(
                 f"config {name}.{key} must be {expected.__name__}, got {type(value).__name__} ({value!r})"
             )
+        if isinstance(value, dict):
+            bad = {k: v for k, v in value.items() if isinstance(v, bool) or not isinstance(v, int | float)}
+            if bad:
+                raise ConfigError(f"config {name}.{key} values must be numbers, got {bad}")
+            value = {k: float(v) for k, v in value.items()}
+        if isinstance(value, float) and value != value:
+            raise ConfigError(f"config {name}.{key} must be a number, got NaN")
         kwargs[key] = value
     return section_cls(**kwargs)

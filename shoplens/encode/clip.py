@@ -55,7 +55,7 @@ class _HFClip:
             import torch
             from transformers import AutoTokenizer, CLIPModel
         except ImportError as e:
-            raise MissingDependencyError("transformers", "st", "CLIP models") from e
+            raise MissingDependencyError("transformers", "clip", "CLIP models") from e
         local = local_model_dir(path)
         src, offline = str(local or path), local is not None
         try:
@@ -105,7 +105,7 @@ class _OpenClip:
             import open_clip
             import torch
         except ImportError as e:
-            raise MissingDependencyError("open_clip_torch", "clip", "open_clip checkpoints") from e
+            raise MissingDependencyError("open_clip_torch", "open-clip", "open_clip checkpoints") from e
         self.torch = torch
         self.device = torch.device(device)
         model, _, self.preprocess = open_clip.create_model_and_transforms(

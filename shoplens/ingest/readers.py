@@ -6,7 +6,7 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import CatalogError
 
@@ -44,11 +44,14 @@ def read_records(path: str | Path) -> Iterator[RowOrError]:
 
 def _read_csv(path: Path, delimiter: str) -> Iterator[RowOrError]:
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
+        # surrogateescape: a stray non-UTF-8 byte marks only its own row as bad (see _bad_utf8).
+        fh = path.open(newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as e:
         raise CatalogError(f"cannot open {path}: {e}") from e
     with fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        # TSV has no quoting convention: a value starting with '"' must not swallow later rows.
+        quoting: Literal[0, 1, 2, 3] = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+        reader = csv.reader(fh, delimiter=delimiter, quoting=quoting)
         try:
             header = next(reader)
         except StopIteration:
@@ -68,6 +71,9 @@ def _read_csv(path: Path, delimiter: str) -> Iterator[RowOrError]:
                 continue
             if not values or all(not v.strip() for v in values):
                 continue
+            if any(_bad_utf8(v) for v in values):
+                yield row, None, "not valid UTF-8 text"
+                continue
             if len(values) != len(header):
                 yield row, None, f"has {len(values)} fields, the header has {len(header)}"
                 continue
@@ -76,22 +82,17 @@ def _read_csv(path: Path, delimiter: str) -> Iterator[RowOrError]:
 
 def _read_jsonl(path: Path) -> Iterator[RowOrError]:
     try:
-        fh = path.open(encoding="utf-8")
+        fh = path.open(encoding="utf-8-sig", errors="surrogateescape")
     except OSError as e:
         raise CatalogError(f"cannot open {path}: {e}") from e
     with fh:
         row = 0
-        while True:
-            try:
-                line = fh.readline()
-            except UnicodeDecodeError as e:
-                row += 1
-                yield row, None, f"not UTF-8: {e}"
-                continue
-            if not line:
-                return
+        for line in fh:
             row += 1
             if not line.strip():
+                continue
+            if _bad_utf8(line):
+                yield row, None, "not valid UTF-8 text"
                 continue
             try:
                 obj = json.loads(line)
@@ -102,6 +103,11 @@ def _read_jsonl(path: Path) -> Iterator[RowOrError]:
                 yield row, None, f"expected a JSON object, got {type(obj).__name__}"
                 continue
             yield row, obj, ""
+
+
+def _bad_utf8(text: str) -> bool:
+    """True if decoding with surrogateescape had to escape a byte (the input was not UTF-8)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
 
 
 def _read_parquet(path: Path) -> Iterator[RowOrError]:

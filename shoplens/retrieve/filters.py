@@ -48,10 +48,15 @@ class Filter:
 
             return numeric
         wanted = {_norm(v) for v in self.values}
+        # Numbers compare by value, so price=19.90 matches a stored 19.9.
+        wanted_nums = {n for n in (_as_float(v) for v in self.values) if n is not None}
         positive = self.op in ("=", "in")
 
         def member(v: Any) -> bool:
             found = v is not None and _norm(v) in wanted
+            if not found and wanted_nums and v is not None:
+                num = _as_float(v)
+                found = num is not None and num in wanted_nums
             return found if positive else not found
 
         return member
