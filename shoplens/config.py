@@ -56,12 +56,46 @@ class FuseConfig:
 
 
 @dataclass(frozen=True)
+class AlignConfig:
+    """Learned text–image and photo–photo bridges (see fuse/align.py)."""
+
+    enabled: bool = True
+    min_pairs: int = 200  # products with text and a photo needed to train the text–image head
+    retrain_growth: float = 0.25  # retrain when the catalogue grew by this share since training
+    colour_weight: float = 0.5
+    epochs: int = 40
+    patience: int = 6
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    dropout: float = 0.1
+    temperature: float = 0.05
+    learn_temperature: bool = True
+    holdout: float = 0.1
+    seed: int = 0
+    photo_min_products: int = 20  # products with ≥ 2 photos needed to train the photo head
+    photo_dim: int = 128
+    photo_epochs: int = 80
+    photo_temperature: float = 0.1
+    photo_weight_decay: float = 1e-3
+
+
+@dataclass(frozen=True)
 class IndexConfig:
     ann_threshold: int = 50_000  # exact search below this many vectors, HNSW above
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
     hnsw_ef_search: int = 128
     keep_generations: int = 2
+    # Compact vectors (index/quantize.py): "float32" (default), "float16", "int8" or "pq" (pq_m
+    # bytes per vector; below ~10k vectors it falls back to int8). Compact scores are re-ranked
+    # with the float32 vectors: rerank × k candidates are re-scored.
+    vector_dtype: str = "float32"
+    rerank: int = 4
+    pq_m: int = 64
+    ann_kind: str = "hnsw"  # "hnsw" or "ivf" (inverted lists) above ann_threshold
+    ivf_nlist: int = 0  # 0 = 4·√N lists
+    ivf_nprobe: int = 32
 
 
 @dataclass(frozen=True)
@@ -69,8 +103,9 @@ class RetrieveConfig:
     depth: int = 200  # candidates taken from each retriever
     rrf_k: float = 60.0
     adaptive_bm25: bool = True  # scale BM25's weight by the query's vocabulary coverage
+    bridge_weight: float = 1.0  # how bridged (missing-modality) products interleave with direct ones
     weights: dict[str, float] = field(
-        default_factory=lambda: {"bm25": 1.0, "text": 0.5, "image": 1.0}
+        default_factory=lambda: {"bm25": 1.0, "text": 0.5, "image": 1.0, "xmodal": 0.5, "photo": 1.0}
     )
     # Cross-lingual query expansion: query words mapped to catalogue words in the embedding space.
     expand_terms: int = 2
@@ -84,6 +119,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     fuse: FuseConfig = field(default_factory=FuseConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
     index: IndexConfig = field(default_factory=IndexConfig)
     retrieve: RetrieveConfig = field(default_factory=RetrieveConfig)
 

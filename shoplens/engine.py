@@ -13,16 +13,17 @@ import numpy as np
 
 from .config import Config
 from .encode.base import ImageEncoder, TextEncoder
-from .encode.batch import encode_images, encode_texts
+from .encode.batch import ImageBatchResult, encode_images, encode_texts
 from .encode.cache import EmbeddingCache
 from .encode.registry import build_image_encoder, build_text_encoder
 from .errors import ConfigError, ImageError, NotFoundError, QueryError
+from .fuse.colour import colour_histogram
 from .index import atomic
 from .index.lexical import LexicalIndex, product_body_text, product_name_text
 from .index.state import IndexState
 from .ingest.catalog import load_catalog
 from .ingest.images import decode_image, load_image_bytes
-from .retrieve.hybrid import HybridRetriever
+from .retrieve.hybrid import HybridRetriever, QueryPhoto
 from .types import IngestReport, Product, Query, SearchResult, SkippedRow
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class Engine:
         self._image_encoder: ImageEncoder | None = None
         self._cache: EmbeddingCache | None = None
         self._write_lock = threading.Lock()
+        # A trained alignment model to import at the next write (``shoplens index --align DIR``).
+        self.align_source: Path | None = None
         self._encoder_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -114,9 +117,11 @@ class Engine:
     def encode_query_text(self, text: str) -> np.ndarray:
         return self.text_encoder.encode([text])[0]
 
-    def encode_query_image(self, image: str | bytes) -> np.ndarray:
+    def encode_query_image(self, image: str | bytes) -> QueryPhoto:
+        """A query photo (path, URL or bytes) → its feature vector and colour histogram."""
         data = image if isinstance(image, bytes) else load_image_bytes(image, self._config.ingest)
-        return self.image_encoder.encode([decode_image(data, self._config.ingest)])[0]
+        img = decode_image(data, self._config.ingest)
+        return QueryPhoto(self.image_encoder.encode([img])[0], colour_histogram(img))
 
     # -- reading -----------------------------------------------------------------------------
     def retriever(self) -> HybridRetriever:
@@ -221,12 +226,11 @@ class Engine:
         vecs, _ = encode_texts(self.text_encoder, texts, self.cache, enc.text_batch_size, enc.progress)
         return vecs
 
-    def _encode_image_batch(self, refs: list[str]) -> tuple[np.ndarray, list[int], dict[int, str]]:
+    def _encode_image_batch(self, refs: list[str]) -> ImageBatchResult:
         enc = self._config.encode
-        res = encode_images(
+        return encode_images(
             self.image_encoder, refs, self.cache, enc.image_batch_size, self._config.ingest, enc.progress
         )
-        return res.vectors, res.ok, res.failed
 
 
 __all__ = ["Engine", "ImageError", "LexicalIndex"]

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from ..engine import Engine
+from ..errors import ConfigError
 from ..index.atomic import CURRENT
 from ..ingest.catalog import parse_mapping
 from ..types import IngestReport
@@ -25,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--append", action="store_true", help="keep products that are not in this catalogue")
     p.add_argument("--report", type=Path, help="write the ingest report (skipped rows) as JSON here")
+    p.add_argument("--align", type=Path, metavar="MODEL_DIR", help="use a model trained by `shoplens align`")
     add_config_flags(p)
     p.set_defaults(func=run_index)
 
@@ -70,9 +72,18 @@ def run_index(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     out: Path = args.out
     engine = Engine.open(out, cfg) if (out / CURRENT).is_file() else Engine(out, cfg)
+    if args.align is not None:
+        if not (args.align / "align.json").is_file():
+            raise ConfigError(f"{args.align} is not an alignment model folder (made by `shoplens align`)")
+        engine.align_source = args.align
     report = engine.add_catalog(args.catalog, parse_mapping(args.map), replace=not args.append)
     _print_report(report, args.report)
     print(f"index: {out} ({len(engine)} products)")
+    align = engine.state.align
+    if align is not None:
+        for name, rep in align.reports.items():
+            metric = {k: v for k, v in rep.items() if "recall" in k or "accuracy" in k}
+            print(f"alignment {name}: {metric}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
@@ -13,6 +13,8 @@ from tqdm.auto import tqdm
 
 from ..config import IngestConfig
 from ..errors import ImageError
+from ..fuse.colour import NAME as COLOUR_NAME
+from ..fuse.colour import colour_histogram
 from ..ingest.images import decode_image, load_image_bytes
 from .base import ImageEncoder, TextEncoder
 from .cache import EmbeddingCache, content_key
@@ -26,6 +28,9 @@ class ImageBatchResult:
     ok: list[int]  # indices into the refs that encoded
     failed: dict[int, str]  # index → reason
     encoded: int  # how many were actually run through the model (cache misses)
+    # Per-photo side outputs aligned with ``vectors``: "colour" (pixel histogram) and, when the
+    # encoder is a classifier, "probs" (its class probabilities, for zero-shot tags).
+    aux: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def encode_texts(
@@ -76,6 +81,10 @@ def encode_images(
     cfg = ingest or IngestConfig()
     load = loader or (lambda r: load_image_bytes(r, cfg))
     vecs: dict[int, np.ndarray] = {}
+    aux: dict[str, dict[int, np.ndarray]] = {"colour": {}}
+    has_probs = hasattr(encoder, "run_with_probs")
+    if has_probs:
+        aux["probs"] = {}
     failed: dict[int, str] = {}
     encoded = 0
     bar = tqdm(total=len(refs), desc="encoding images", unit="img", disable=None if (progress and refs) else True)
@@ -101,25 +110,49 @@ def encode_images(
             pending = submit(starts[n + 1]) if n + 1 < len(starts) else []
             keys = [k for _, k, _, _ in loaded if k]
             hits = cache.get_many(encoder.name, keys) if cache else {}
+            probs_name = f"{encoder.name}#top-classes"
+            phits = cache.get_many(probs_name, keys) if cache and has_probs else {}
+            chits = cache.get_many(COLOUR_NAME, keys) if cache else {}
             todo: list[tuple[int, str, Image.Image]] = []
             for i, key, img, err in loaded:
                 if key is None or img is None:
                     failed[i] = err
-                elif key in hits:
+                    continue
+                if key in chits:
+                    aux["colour"][i] = chits[key]
+                else:
+                    aux["colour"][i] = colour_histogram(img)
+                    if cache:
+                        cache.put_many(COLOUR_NAME, [(key, aux["colour"][i])])
+                if key in hits and (not has_probs or key in phits):
                     vecs[i] = hits[key]
+                    if has_probs:
+                        aux["probs"][i] = phits[key]
                 else:
                     todo.append((i, key, img))
             if todo:
-                out = encoder.encode([img for _, _, img in todo])
+                imgs = [img for _, _, img in todo]
+                if has_probs:
+                    out, probs = encoder.run_with_probs(imgs)  # type: ignore[attr-defined]
+                else:
+                    out, probs = encoder.encode(imgs), None
                 encoded += len(todo)
-                for (i, _, _), v in zip(todo, out, strict=True):
+                for n, ((i, _, _), v) in enumerate(zip(todo, out, strict=True)):
                     vecs[i] = v
+                    if probs is not None:
+                        aux["probs"][i] = probs[n]
                 if cache:
                     cache.put_many(encoder.name, [(k, v) for (_, k, _), v in zip(todo, out, strict=True)])
+                    if probs is not None:
+                        cache.put_many(probs_name, [(k, p) for (_, k, _), p in zip(todo, probs, strict=True)])
             bar.update(len(loaded))
     bar.close()
     ok = sorted(vecs)
     matrix = np.stack([vecs[i] for i in ok]).astype(np.float32) if ok else np.zeros((0, encoder.dim), np.float32)
     for i, why in failed.items():
         log.warning("image %s skipped: %s", refs[i], why)
-    return ImageBatchResult(matrix, ok, failed, encoded)
+    aux_arrays = {
+        name: (np.stack([vals[i] for i in ok]).astype(np.float32) if ok else np.zeros((0, 0), np.float32))
+        for name, vals in aux.items()
+    }
+    return ImageBatchResult(matrix, ok, failed, encoded, aux_arrays)

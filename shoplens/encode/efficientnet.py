@@ -141,6 +141,26 @@ class EfficientNetLite0Onnx:
     def encode(self, images: Sequence[Image.Image]) -> np.ndarray:
         return l2_normalize(self.run(images)[0])
 
+    def run_with_probs(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit feature vectors and the top ImageNet classes, packed as [ids..., probabilities...]."""
+        feats, logits = self.run(images)
+        return l2_normalize(feats), pack_top_classes(softmax(logits))
+
+
+TOP_CLASSES = 16
+
+
+def pack_top_classes(probs: np.ndarray, k: int = TOP_CLASSES) -> np.ndarray:
+    """``n × 2k`` float32: the k most probable class ids, then their probabilities."""
+    top = np.argsort(-probs, axis=1)[:, :k]
+    return np.hstack([top.astype(np.float32), np.take_along_axis(probs, top, axis=1)]).astype(np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
 
 class EfficientNetLite0Torch:
     """The same network under torch (reference and fallback when ONNX export is unwanted)."""

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..fuse.align import AlignModel
+from ..fuse.bridge import prepare_alignment, product_means
 from ..types import Product, SkippedRow
 from . import atomic
 from .lexical import LexicalIndex
@@ -27,6 +29,54 @@ class BuildResult:
     updated: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
     warnings: list[SkippedRow] = field(default_factory=list)
+
+
+def _alignment(
+    engine: Engine,
+    old: IndexState | None,
+    products: list[Product],
+    text_vectors: np.ndarray,
+    has_text: np.ndarray,
+    image_vectors: np.ndarray,
+    image_owner: np.ndarray,
+    image_aux: dict[str, np.ndarray],
+) -> AlignModel | None:
+    n = len(products)
+    if image_vectors.shape[0] == 0 and engine.align_source is None:
+        return old.align if old is not None else None
+    pim = product_means(image_vectors, image_owner, n)
+    norms = np.linalg.norm(pim, axis=1, keepdims=True)
+    pim = np.divide(pim, norms, out=np.zeros_like(pim), where=norms > 0)
+    colour = product_means(image_aux["colour"], image_owner, n) if "colour" in image_aux else None
+    return prepare_alignment(
+        engine.config.align,
+        text_vectors,
+        has_text,
+        pim,
+        colour,
+        image_vectors,
+        image_owner,
+        old.align if old is not None else None,
+        engine.align_source,
+        engine.config.encode.progress,
+    )
+
+
+def merge_aux(
+    old: dict[str, np.ndarray], new: dict[str, list[np.ndarray]], n_old: int, n_new: int
+) -> dict[str, np.ndarray]:
+    """Per-photo side arrays (colour, tags) for kept + new photos; a side output either side lacks
+    is dropped rather than misaligned."""
+    out: dict[str, np.ndarray] = {}
+    for name in set(old) | set(new):
+        o = old.get(name, np.zeros((0, 0), np.float32)) if n_old else None
+        v = new.get(name, [])
+        if (n_old and (o is None or len(o) != n_old)) or len(v) != n_new:
+            continue
+        parts = ([o] if n_old and o is not None else []) + ([np.stack(v)] if v else [])
+        if parts:
+            out[name] = np.vstack(parts).astype(np.float32)
+    return out
 
 
 def build_generation(
@@ -48,9 +98,11 @@ def build_generation(
         for j, ref in enumerate(p.images):
             refs.append(ref)
             ref_of.append((i, j))
-    img_vecs, ok, failed = engine._encode_image_batch(refs) if refs else (None, [], {})
+    batch = engine._encode_image_batch(refs) if refs else None
+    img_vecs, ok, failed = (batch.vectors, batch.ok, batch.failed) if batch else (None, [], {})
     bad_rows: set[int] = set()
     good_photos: dict[int, list[tuple[str, np.ndarray]]] = {}
+    photo_aux: dict[tuple[int, str], dict[str, np.ndarray]] = {}
     vec_of = {idx: n for n, idx in enumerate(ok)}
     for idx, (i, j) in enumerate(ref_of):
         row, p = pairs[i]
@@ -62,8 +114,9 @@ def build_generation(
             else:
                 warnings.append(SkippedRow(row, field_name, f"photo dropped: {failed[idx]}", p.id))
         else:
-            assert img_vecs is not None
+            assert img_vecs is not None and batch is not None
             good_photos.setdefault(i, []).append((refs[idx], img_vecs[vec_of[idx]]))
+            photo_aux[(i, refs[idx])] = {name: arr[vec_of[idx]] for name, arr in batch.aux.items()}
     kept_pairs = [(i, row, p) for i, (row, p) in enumerate(pairs) if i not in bad_rows]
     new_products: list[Product] = []
     for i, _row, p in kept_pairs:
@@ -101,16 +154,22 @@ def build_generation(
         old_img = np.asarray(old.image_vectors)[photo_keep].reshape(-1, idim) if len(photo_keep) else np.zeros((0, idim), np.float32)
         old_owner = remap[old.image_owner[photo_keep]]
         old_refs = [old.image_refs[i] for i in photo_keep]
+        old_aux = {name: arr[photo_keep] for name, arr in old.image_aux.items()}
         base = len(keep_rows)
     else:
         products, text_vectors, has_text = new_products, new_text, new_has_text
         old_img, old_owner, old_refs, base = np.zeros((0, idim), np.float32), np.zeros(0, np.int64), [], 0
+        old_aux = {}
     add_img, add_owner, add_refs = [], [], []
+    add_aux: dict[str, list[np.ndarray]] = {}
     for n, (i, _row, _p) in enumerate(kept_pairs):
         for ref, vec in good_photos.get(i, []):
             add_img.append(vec)
             add_owner.append(base + n)
             add_refs.append(ref)
+            for name, val in photo_aux.get((i, ref), {}).items():
+                add_aux.setdefault(name, []).append(val)
+    image_aux = merge_aux(old_aux, add_aux, len(old_refs), len(add_refs))
     image_vectors = np.vstack([old_img, np.asarray(add_img, np.float32).reshape(-1, idim)]).astype(np.float32)
     image_owner = np.concatenate([old_owner, np.asarray(add_owner, np.int64)])
 
@@ -121,6 +180,7 @@ def build_generation(
             atomic.link_tree(old.path / "bm25", scratch / "bm25")
         lexical = LexicalIndex(scratch / "bm25")
         lexical.upsert(new_products, sorted(deletes & old_ids))
+        align = _alignment(engine, old, products, text_vectors, has_text, image_vectors, image_owner, image_aux)
         state = IndexState(
             config=cfg,
             products=products,
@@ -129,6 +189,8 @@ def build_generation(
             image_vectors=image_vectors,
             image_owner=image_owner,
             image_refs=old_refs + add_refs,
+            image_aux=image_aux,
+            align=align,
             lexical=lexical,
             text_model=engine.text_encoder.name,
             image_model=engine.image_encoder.name if refs else (old.image_model if old else ""),

@@ -20,13 +20,17 @@ from .fusion import reciprocal_rank_fusion
 log = logging.getLogger(__name__)
 
 Encode = Callable[[str], np.ndarray]
-EncodeImage = Callable[["str | bytes"], np.ndarray]
 
 
-@dataclass
-class QueryVectors:
-    text: np.ndarray | None = None
-    image: np.ndarray | None = None
+@dataclass(frozen=True)
+class QueryPhoto:
+    """A query photo, encoded: its unit feature vector and its colour histogram."""
+
+    vector: np.ndarray
+    colour: np.ndarray | None = None
+
+
+EncodePhoto = Callable[["str | bytes"], QueryPhoto]
 
 
 def query_coverage(tokens: list[str], st: IndexState) -> float:
@@ -40,7 +44,7 @@ def query_coverage(tokens: list[str], st: IndexState) -> float:
 class HybridRetriever:
     """Stateless over an :class:`IndexState`; encoders are passed in as functions."""
 
-    def __init__(self, state: IndexState, cfg: RetrieveConfig, encode_text: Encode, encode_image: EncodeImage):
+    def __init__(self, state: IndexState, cfg: RetrieveConfig, encode_text: Encode, encode_image: EncodePhoto):
         self.state = state
         self.cfg = cfg
         self.encode_text = encode_text
@@ -82,12 +86,24 @@ class HybridRetriever:
             t0 = time.perf_counter()
             runs["text"] = st.text_index.search(qv, depth, allowed)
             timings["dense_text_ms"] = (time.perf_counter() - t0) * 1e3
+            xmodal = st.xmodal_index
+            if xmodal is not None:  # the text reaches products through their photos
+                t0 = time.perf_counter()
+                runs["xmodal"] = xmodal.search(qv, depth, allowed)
+                timings["xmodal_ms"] = (time.perf_counter() - t0) * 1e3
         if q.image is not None:
             t0 = time.perf_counter()
-            iv = self.encode_image(q.image)
+            photo = self.encode_image(q.image)
             timings["encode_image_ms"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
-            runs["image"] = st.image_index.search(iv, depth, allowed)
+            runs["image"] = st.image_index.search(photo.vector, depth, allowed)
+            if st.photo_index is not None and st.align is not None and st.align.photo is not None:
+                runs["photo"] = st.photo_index.search(st.align.photo.apply(photo.vector), depth, allowed)
+            if st.align is not None and st.align.text_image is not None and not q.text:
+                # The photo reaches text-only listings through the text–image head.
+                colour = photo.colour[None, :] if photo.colour is not None else None
+                x = st.align.image_inputs(photo.vector[None, :], colour)
+                runs["xmodal"] = st.text_only_index.search(st.align.project(x)[0], depth, allowed)
             timings["dense_image_ms"] = (time.perf_counter() - t0) * 1e3
         return runs
 
@@ -103,9 +119,41 @@ class HybridRetriever:
             # scale its vote by the share of query words found in the catalogue's vocabulary.
             weights["bm25"] = weights.get("bm25", 1.0) * self.coverage
         t0 = time.perf_counter()
+        bridge = runs.pop("xmodal", None)
         fused = reciprocal_rank_fusion(runs, weights, self.cfg.rrf_k)
+        if bridge:
+            fused = self._merge_bridge(fused, bridge, runs, weights, q)
+            runs["xmodal"] = bridge
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1e3
         return self._page(fused, runs, q, timings)
+
+    def _merge_bridge(
+        self,
+        fused: list[tuple[int, float, dict[str, int]]],
+        bridge: list[tuple[int, float]],
+        runs: dict[str, list[tuple[int, float]]],
+        weights: dict[str, float],
+        q: Query,
+    ) -> list[tuple[int, float, dict[str, int]]]:
+        """Interleave products reached only through the bridge (the missing modality) in proportion.
+
+        A product at rank r among the n_b bridged products is scored as a direct match would be at
+        rank r·n_d/n_b among the n_d directly reachable ones, in every run the bridged product could
+        not take part in: a random photo-only half of a catalogue interleaves one for one, a few
+        photo-only listings in a big catalogue proportionally fewer.
+        """
+        st = self.state
+        if q.text:
+            n_direct, n_bridge = int(st.has_text.sum()), int((st.has_image & ~st.has_text).sum())
+        else:
+            n_direct, n_bridge = int(st.has_image.sum()), int((st.has_text & ~st.has_image).sum())
+        ratio = n_direct / max(n_bridge, 1)
+        total = sum(weights.get(name, 1.0) for name in runs) * self.cfg.bridge_weight
+        k = self.cfg.rrf_k
+        extra = [(doc, total / (k + rank * ratio), {"xmodal": rank}) for rank, (doc, _s) in enumerate(bridge, start=1)]
+        merged = fused + extra
+        merged.sort(key=lambda x: (-x[1], x[0]))
+        return merged
 
     def _page(
         self,

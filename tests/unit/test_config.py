@@ -36,7 +36,7 @@ def test_round_trip_custom_values_through_json() -> None:
 
 def test_to_dict_has_a_section_per_stage() -> None:
     d = Config().to_dict()
-    assert set(d) == {"ingest", "encode", "fuse", "index", "retrieve"}
+    assert set(d) == {"ingest", "encode", "fuse", "align", "index", "retrieve"}
     assert d["encode"] == dataclasses.asdict(EncodeConfig())
 
 

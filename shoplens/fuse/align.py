@@ -1,0 +1,236 @@
+"""Learned bridges between modalities, trained on the catalogue's own products.
+
+* text–image: a head maps a product's image features (+ its colour histogram) into the frozen
+  multilingual text space, trained with symmetric InfoNCE (CLIP-style, Radford et al. 2021) on
+  products that have both; the text side stays the encoder's own space, so Chinese queries keep
+  working although the catalogue is English.
+* photo–photo: a head trained with supervised contrastive loss (Khosla et al. 2020) so photos of
+  the same product (studio and shop photos) land together.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..config import AlignConfig
+from ..encode.base import l2_normalize
+from ..errors import MissingDependencyError
+from .heads import ProjectionHead, data_hash, write_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AlignModel:
+    """The trained heads with their training reports; either head may be absent."""
+
+    text_image: ProjectionHead | None = None
+    photo: ProjectionHead | None = None
+    colour_weight: float = 0.5
+    reports: dict[str, Any] = field(default_factory=dict)
+    ridge: ProjectionHead | None = None  # least-squares image → text map, ensembled with the InfoNCE head
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """Image inputs → unit vectors in the text space: the mean of the trained heads."""
+        assert self.text_image is not None
+        out = self.text_image.apply(x)
+        if self.ridge is not None:
+            out = out + self.ridge.apply(x)
+        return l2_normalize(out)
+
+    def image_inputs(self, features: np.ndarray, colour: np.ndarray | None) -> np.ndarray:
+        """The text–image head's input: image features, then the weighted colour histogram."""
+        if self.text_image is None:
+            return features
+        extra = self.text_image.d_in - features.shape[1]
+        if extra <= 0:
+            return features
+        if colour is None or colour.shape[1] != extra:
+            colour = np.zeros((features.shape[0], extra), np.float32)
+        return np.hstack([features, self.colour_weight * colour]).astype(np.float32)
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self.text_image is not None:
+            self.text_image.save(folder, "text_image")
+        if self.photo is not None:
+            self.photo.save(folder, "photo")
+        if self.ridge is not None:
+            self.ridge.save(folder, "ridge")
+        write_json(folder / "align.json", {"colour_weight": self.colour_weight, "reports": self.reports})
+
+    @classmethod
+    def load(cls, folder: Path) -> AlignModel:
+        meta = json.loads((folder / "align.json").read_text(encoding="utf-8"))
+        ti = ProjectionHead.load(folder, "text_image") if (folder / "text_image.weight.npy").is_file() else None
+        ph = ProjectionHead.load(folder, "photo") if (folder / "photo.weight.npy").is_file() else None
+        ridge = ProjectionHead.load(folder, "ridge") if (folder / "ridge.weight.npy").is_file() else None
+        return cls(ti, ph, float(meta.get("colour_weight", 0.5)), meta.get("reports", {}), ridge)
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError as e:  # pragma: no cover - torch is a default dependency
+        raise MissingDependencyError("torch", "default", "training alignment heads") from e
+    return torch
+
+
+def _split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(seed).permutation(n)
+    nv = max(1, int(round(n * holdout)))
+    return perm[nv:], perm[:nv]
+
+
+def train_text_image(x: np.ndarray, t: np.ndarray, cfg: AlignConfig, progress: bool = True) -> tuple[ProjectionHead, dict]:
+    """Fit image inputs ``x`` (n × d_in) to unit text vectors ``t`` (n × d_t); early stop on held-out
+    text→image recall@10."""
+    torch = _torch()
+    torch.manual_seed(cfg.seed)
+    x_t, t_t = torch.tensor(x, dtype=torch.float32), torch.tensor(t, dtype=torch.float32)
+    train, val = _split(len(x), cfg.holdout, cfg.seed)
+    lin = torch.nn.Linear(x.shape[1], t.shape[1])
+    drop = torch.nn.Dropout(cfg.dropout)
+    log_scale = torch.nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.temperature))))
+    params = list(lin.parameters()) + ([log_scale] if cfg.learn_temperature else [])
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best: tuple[float, int, dict, float] = (-1.0, -1, {}, 0.0)
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc="aligning text–image", unit="epoch", disable=None if progress else True)
+    for epoch in bar:
+        lin.train()
+        order = torch.as_tensor(train)[torch.randperm(len(train), generator=gen)]
+        for i in range(0, len(order), cfg.batch_size):
+            b = order[i : i + cfg.batch_size]
+            if len(b) < 2:
+                continue
+            zi = torch.nn.functional.normalize(lin(drop(x_t[b])), dim=1)
+            logits = zi @ t_t[b].T * log_scale.exp().clamp(max=100)
+            labels = torch.arange(len(b))
+            loss = (
+                torch.nn.functional.cross_entropy(logits, labels) + torch.nn.functional.cross_entropy(logits.T, labels)
+            ) / 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        recall = _recall_at_10(lin, x_t, t_t, torch.as_tensor(val), torch)
+        bar.set_postfix(r10=f"{recall:.3f}")
+        if recall > best[0]:
+            best = (recall, epoch, {k: v.detach().clone() for k, v in lin.state_dict().items()}, float(log_scale.detach()))
+        elif epoch - best[1] >= cfg.patience:
+            break
+    recall, epoch, state, scale = best
+    head = ProjectionHead(state["weight"].numpy().T.copy(), state["bias"].numpy().copy())
+    report = {
+        "pairs": int(len(x)),
+        "train": int(len(train)),
+        "heldout": int(len(val)),
+        "heldout_text_to_image_recall@10": round(recall, 4),
+        "best_epoch": int(epoch),
+        "temperature": round(float(np.exp(-scale)), 4),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "data_hash": data_hash(x, t),
+        "config": asdict(cfg),
+    }
+    log.info("text–image head: held-out t→i recall@10 %.3f (%d pairs)", recall, len(x))
+    return head, report
+
+
+def fit_ridge(x: np.ndarray, t: np.ndarray, lam: float = 1.0) -> ProjectionHead:
+    """Closed-form ridge regression ``W = (XᵀX + λI)⁻¹ XᵀT`` (Hoerl & Kennard, 1970)."""
+    x64, t64 = x.astype(np.float64), t.astype(np.float64)
+    w = np.linalg.solve(x64.T @ x64 + lam * np.eye(x.shape[1]), x64.T @ t64)
+    return ProjectionHead(w.astype(np.float32), np.zeros(t.shape[1], np.float32))
+
+
+def knn_transfer(
+    queries: np.ndarray, gallery: np.ndarray, values: np.ndarray, k: int = 10, temperature: float = 0.05
+) -> np.ndarray:
+    """For each query vector, the softmax-weighted mean of the ``values`` of its k nearest gallery
+    vectors (cosine): label propagation of text vectors from similar-looking products."""
+    out = np.zeros((len(queries), values.shape[1]), np.float32)
+    if len(gallery) == 0 or len(queries) == 0:
+        return out
+    k = min(k, len(gallery))
+    for start in range(0, len(queries), 1024):
+        sims = queries[start : start + 1024] @ gallery.T
+        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(sims, idx, axis=1)
+        w = np.exp((top - top.max(axis=1, keepdims=True)) / temperature)
+        w /= w.sum(axis=1, keepdims=True)
+        out[start : start + 1024] = np.einsum("qk,qkd->qd", w, values[idx])
+    return l2_normalize(out)
+
+
+def _recall_at_10(lin: Any, x: Any, t: Any, val: Any, torch: Any) -> float:
+    """Held-out text→image recall@10 among the held-out products (the gallery is the split)."""
+    lin.eval()
+    with torch.no_grad():
+        zi = torch.nn.functional.normalize(lin(x[val]), dim=1)
+        sims = t[val] @ zi.T
+        top = sims.topk(min(10, len(val)), dim=1).indices
+        hit = (top == torch.arange(len(val))[:, None]).any(dim=1).float().mean().item()
+    return float(hit)
+
+
+def train_photo(v: np.ndarray, owners: np.ndarray, cfg: AlignConfig, progress: bool = True) -> tuple[ProjectionHead, dict]:
+    """Supervised contrastive head over photos: photos with the same owner are positives; early stop
+    on held-out photo → product nearest-neighbour accuracy."""
+    torch = _torch()
+    torch.manual_seed(cfg.seed)
+    x = torch.tensor(v, dtype=torch.float32)
+    y = torch.as_tensor(owners.astype(np.int64))
+    train, val = _split(len(v), cfg.holdout, cfg.seed + 1)
+    tr, va = torch.as_tensor(train), torch.as_tensor(val)
+    lin = torch.nn.Linear(v.shape[1], cfg.photo_dim)
+    opt = torch.optim.AdamW(lin.parameters(), lr=cfg.lr, weight_decay=cfg.photo_weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best: tuple[float, int, dict] = (-1.0, -1, {})
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.photo_epochs), desc="learning photo similarity", unit="epoch", disable=None if progress else True)
+    for epoch in bar:
+        order = tr[torch.randperm(len(tr), generator=gen)]
+        for i in range(0, len(order), cfg.batch_size):
+            b = order[i : i + cfg.batch_size]
+            z = torch.nn.functional.normalize(lin(x[b]), dim=1)
+            eye = torch.eye(len(b))
+            logits = z @ z.T / cfg.photo_temperature - eye * 1e9
+            logp = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+            pos = (y[b][:, None] == y[b][None, :]).float() - eye
+            count = pos.sum(dim=1)
+            keep = count > 0
+            if not bool(keep.any()):
+                continue
+            loss = -((logp * pos).sum(dim=1)[keep] / count[keep]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            z = torch.nn.functional.normalize(lin(x), dim=1)
+            acc = float((y[tr][(z[va] @ z[tr].T).argmax(dim=1)] == y[va]).float().mean())
+        bar.set_postfix(acc=f"{acc:.3f}")
+        if acc > best[0]:
+            best = (acc, epoch, {k: w.detach().clone() for k, w in lin.state_dict().items()})
+        elif epoch - best[1] >= cfg.patience * 2:
+            break
+    acc, epoch, state = best
+    head = ProjectionHead(state["weight"].numpy().T.copy(), state["bias"].numpy().copy())
+    report = {
+        "photos": int(len(v)),
+        "products": int(len(np.unique(owners))),
+        "heldout_photo_to_product_accuracy": round(acc, 4),
+        "best_epoch": int(epoch),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "data_hash": data_hash(v, owners.astype(np.float32)),
+    }
+    log.info("photo head: held-out photo→product accuracy %.3f (%d photos)", acc, len(v))
+    return head, report
