@@ -81,6 +81,9 @@ def _torch() -> Any:
         import torch
     except ImportError as e:  # pragma: no cover - torch is a default dependency
         raise MissingDependencyError("torch", "default", "training alignment heads") from e
+    # One thread: the heads are small (thread start-up costs more than it saves on 2 cores, and
+    # far more when the machine is busy), and a fixed thread count keeps results reproducible.
+    torch.set_num_threads(1)
     return torch
 
 
