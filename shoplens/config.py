@@ -78,6 +78,10 @@ class AlignConfig:
     photo_epochs: int = 80
     photo_temperature: float = 0.1
     photo_weight_decay: float = 1e-3
+    # Zero-shot ImageNet tags as text for photo-only products: the bridge before any head is
+    # trained. With a trained head they are mixed in with this weight (0: measured to hurt).
+    tags: bool = True
+    tags_weight_with_head: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,36 @@ class BuildResult:
     warnings: list[SkippedRow] = field(default_factory=list)
 
 
+def _tags(
+    engine: Engine,
+    old: IndexState | None,
+    products: list[Product],
+    has_text: np.ndarray,
+    image_owner: np.ndarray,
+    image_aux: dict[str, np.ndarray],
+    base: int,
+) -> tuple[np.ndarray | None, dict[str, str]]:
+    """Text vectors of zero-shot tags for photo-only products (kept rows reuse the old ones)."""
+    if not engine.config.align.tags or "probs" not in image_aux:
+        return None, {}
+    from ..fuse.tags import tags_text
+
+    n = len(products)
+    first_photo = np.full(n, -1, np.int64)
+    for row in range(len(image_owner) - 1, -1, -1):
+        first_photo[image_owner[row]] = row
+    targets = [r for r in range(n) if not has_text[r] and first_photo[r] >= 0]
+    dim = engine.text_encoder.dim
+    out = np.zeros((n, dim), np.float32)
+    texts = {r: tags_text(np.asarray(image_aux["probs"][first_photo[r]])) for r in targets}
+    texts = {r: t for r, t in texts.items() if t}
+    if texts:
+        rows = list(texts)
+        out[rows] = engine._encode_text_batch([texts[r] for r in rows])
+    # Only products written in this generation need their tags in the BM25 index.
+    return out, {products[r].id: t for r, t in texts.items() if r >= base}
+
+
 def _alignment(
     engine: Engine,
     old: IndexState | None,
@@ -178,8 +208,9 @@ def build_generation(
     try:
         if old is not None and old.path is not None and (old.path / "bm25").is_dir():
             atomic.link_tree(old.path / "bm25", scratch / "bm25")
+        tag_vectors, tags_of = _tags(engine, old, products, has_text, image_owner, image_aux, base)
         lexical = LexicalIndex(scratch / "bm25")
-        lexical.upsert(new_products, sorted(deletes & old_ids))
+        lexical.upsert(new_products, sorted(deletes & old_ids), derived=tags_of)
         align = _alignment(engine, old, products, text_vectors, has_text, image_vectors, image_owner, image_aux)
         state = IndexState(
             config=cfg,
@@ -191,6 +222,7 @@ def build_generation(
             image_refs=old_refs + add_refs,
             image_aux=image_aux,
             align=align,
+            tag_vectors=tag_vectors,
             lexical=lexical,
             text_model=engine.text_encoder.name,
             image_model=engine.image_encoder.name if refs else (old.image_model if old else ""),

@@ -55,8 +55,13 @@ class LexicalIndex:
             self._index = tantivy.Index(schema, path=str(path), reuse=True)
         self._tantivy = tantivy
 
-    def upsert(self, products: Iterable[Product], delete_ids: Sequence[str] = ()) -> None:
-        """Replace the documents of these products, delete others, and commit once."""
+    def upsert(
+        self, products: Iterable[Product], delete_ids: Sequence[str] = (), derived: dict[str, str] | None = None
+    ) -> None:
+        """Replace the documents of these products, delete others, and commit once.
+
+        ``derived`` adds image-derived words (zero-shot tags) to the body of photo-only products."""
+        derived = derived or {}
         writer = self._index.writer(heap_size=64_000_000, num_threads=1)
         try:
             for pid in delete_ids:
@@ -67,7 +72,7 @@ class LexicalIndex:
                     self._tantivy.Document(
                         pid=p.id,
                         name=" ".join(segment(product_name_text(p))),
-                        body=" ".join(segment(product_body_text(p))),
+                        body=" ".join(segment(f"{product_body_text(p)} {derived.get(p.id, '')}")),
                     )
                 )
             writer.commit()

@@ -40,6 +40,7 @@ class IndexState:
     text_model: str
     image_model: str
     align: AlignModel | None = None
+    tag_vectors: np.ndarray | None = None  # N × d_text: zero-shot tag text of photo-only products
     path: Path | None = None
     id_to_row: dict[str, int] = field(default_factory=dict)
     _text_index: VectorIndex | None = None
@@ -79,8 +80,12 @@ class IndexState:
     @property
     def image_in_text(self) -> np.ndarray | None:
         """N × d_text: each product's photos projected into the text space (zero rows without photos)."""
-        if self.align is None or self.align.text_image is None:
-            return None
+        head = self.align is not None and self.align.text_image is not None
+        if not head:
+            if self.tag_vectors is None or not self.tag_vectors.any():
+                return None
+            return np.asarray(self.tag_vectors)  # the zero-shot bridge, before any head is trained
+        assert self.align is not None
         if "image_in_text" not in self._derived:
             from ..fuse.align import knn_transfer
 
@@ -93,6 +98,9 @@ class IndexState:
                 pim = self.product_image_vectors
                 knn = knn_transfer(pim[targets], pim[gallery], np.asarray(self.text_vectors)[gallery])
                 proj[targets] = l2_normalize(proj[targets] + knn)
+                w = self.config.align.tags_weight_with_head
+                if w > 0 and self.tag_vectors is not None:
+                    proj[targets] = l2_normalize(proj[targets] + w * np.asarray(self.tag_vectors)[targets])
             proj[~self.has_image] = 0.0
             self._derived["image_in_text"] = proj
         return self._derived["image_in_text"]
@@ -171,6 +179,8 @@ class IndexState:
         with (folder / "products.jsonl").open("w", encoding="utf-8") as fh:
             for p in self.products:
                 fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+        if self.tag_vectors is not None:
+            np.save(folder / "tag_text.npy", np.ascontiguousarray(self.tag_vectors, np.float32))
         for name, arr in self.image_aux.items():
             np.save(folder / f"image_{name}.npy", np.ascontiguousarray(arr, np.float32))
         with (folder / "image_refs.json").open("w", encoding="utf-8") as fh:
@@ -238,6 +248,7 @@ class IndexState:
                 text_model=manifest["text_model"],
                 image_model=manifest["image_model"],
                 align=AlignModel.load(folder / "align") if (folder / "align" / "align.json").is_file() else None,
+                tag_vectors=np.load(folder / "tag_text.npy") if (folder / "tag_text.npy").is_file() else None,
                 path=folder,
             )
         except (OSError, ValueError, KeyError) as e:
