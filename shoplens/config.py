@@ -108,6 +108,8 @@ class RetrieveConfig:
     rrf_k: float = 60.0
     adaptive_bm25: bool = True  # scale BM25's weight by the query's vocabulary coverage
     bridge_weight: float = 1.0  # how bridged (missing-modality) products interleave with direct ones
+    rerank_depth: int = 100  # fused candidates the learned ranker / personalisation re-orders
+    history_weight: float = 1.0  # RRF weight of the shopper-history order against relevance
     weights: dict[str, float] = field(
         default_factory=lambda: {"bm25": 1.0, "text": 0.5, "image": 1.0, "xmodal": 0.5, "photo": 1.0}
     )

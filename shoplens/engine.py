@@ -23,6 +23,8 @@ from .index.lexical import LexicalIndex, product_body_text, product_name_text
 from .index.state import IndexState
 from .ingest.catalog import load_catalog
 from .ingest.images import decode_image, load_image_bytes
+from .rank.ltr import Ranker
+from .rank.rerank import Reranker
 from .retrieve.hybrid import HybridRetriever, QueryPhoto
 from .types import IngestReport, Product, Query, SearchResult, SkippedRow
 
@@ -57,6 +59,7 @@ class Engine:
         self._write_lock = threading.Lock()
         # A trained alignment model to import at the next write (``shoplens index --align DIR``).
         self.align_source: Path | None = None
+        self._reranker: Reranker | None = None
         self._encoder_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -124,10 +127,37 @@ class Engine:
         return QueryPhoto(self.image_encoder.encode([img])[0], colour_histogram(img))
 
     # -- reading -----------------------------------------------------------------------------
+    @property
+    def reranker(self) -> Reranker:
+        """Query understanding, behaviour features and the learned ranker (if one was trained)."""
+        if self._reranker is None:
+            cfg = self._config.retrieve
+            self._reranker = Reranker(self.path, self._encode_text_batch, cfg.rerank_depth, cfg.history_weight)
+        return self._reranker
+
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(
-            self.state, self._config.retrieve, self.encode_query_text, self.encode_query_image
+            self.state, self._config.retrieve, self.encode_query_text, self.encode_query_image, self.reranker
         )
+
+    def train(self, queries: Sequence[tuple[str, Query]], qrels: Mapping[str, Mapping[str, int]]) -> Ranker:
+        """Train the LambdaMART ranker from judged queries; stores it in the index folder."""
+        from .rank.ltr import RANKER_DIR, train_ranker
+        from .rank.train import build_training_set
+
+        data = build_training_set(self, queries, qrels)
+        ranker = train_ranker(data)
+        ranker.save(self.path / RANKER_DIR)
+        self.reranker.reload()
+        return ranker
+
+    def add_events(self, events: Iterable[object]) -> tuple[int, list[str]]:
+        """Validate and append shopper events (user ids pseudonymised); returns (stored, problems)."""
+        from .rank.events import append_events
+
+        stored, problems = append_events(self.path, events, set(self.state.id_to_row))
+        self.reranker.reload()
+        return stored, problems
 
     def search(
         self,
@@ -138,6 +168,7 @@ class Engine:
         offset: int = 0,
         history: Sequence[str] = (),
         user: str | None = None,
+        explain: bool = False,
     ) -> SearchResult:
         """Search by text, photo, or both; ``filters`` like ``["gender=Women", "price<50"]``."""
         if isinstance(text, Query):
@@ -145,7 +176,7 @@ class Engine:
         else:
             if not isinstance(text, str):
                 raise QueryError(f"query text must be a string, got {type(text).__name__}")
-            q = Query(text, image, tuple(filters), tuple(history), k, offset, user)
+            q = Query(text, image, tuple(filters), tuple(history), k, offset, user, explain)
         return self.retriever().search(q)
 
     def similar(self, product_id: str, k: int = 10, filters: Sequence[str] = ()) -> SearchResult:

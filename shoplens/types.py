@@ -77,6 +77,7 @@ class Query:
     k: int = 10
     offset: int = 0
     user: str | None = None
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class Hit:
     score: float
     rank: int
     signals: Mapping[str, float] = field(default_factory=dict)
+    # With --explain: each ranking feature's contribution to the score (or its value, untrained).
+    explanation: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -105,6 +108,8 @@ class Hit:
     def to_dict(self) -> dict[str, Any]:
         d = self.product.to_dict()
         d.update(score=self.score, rank=self.rank, signals=dict(self.signals))
+        if self.explanation:
+            d["explanation"] = dict(self.explanation)
         return d
 
 
@@ -116,6 +121,7 @@ class SearchResult:
     total: int
     facets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    understood: Mapping[str, object] = field(default_factory=dict)  # attributes/price read from the query
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def print_result(result: SearchResult, as_json: bool, explain: bool = False) -> 
                     "total": result.total,
                     "results": [h.to_dict() for h in result.hits],
                     "facets": result.facets,
+                    "understood": dict(result.understood),
                     "timings_ms": {k: round(v, 3) for k, v in result.timings_ms.items()},
                 },
                 ensure_ascii=False,
@@ -83,4 +84,7 @@ def print_result(result: SearchResult, as_json: bool, explain: bool = False) -> 
         print(f"  {h.rank:>3}. {h.score:.4f}  [{p.id}] {label}" + (f"  ({extra})" if extra else ""))
         if explain:
             sig = ", ".join(f"{k}={v:.4g}" for k, v in h.signals.items())
-            print(f"         {sig}")
+            print(f"         signals: {sig}")
+            if h.explanation:
+                parts = sorted(h.explanation.items(), key=lambda kv: -abs(kv[1]))[:8]
+                print("         why: " + ", ".join(f"{k} {v:+.3f}" for k, v in parts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from ..engine import Engine
@@ -35,10 +36,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_search(args: argparse.Namespace) -> int:
     engine = Engine.open(args.index)
     result = engine.search(
-        args.query, image=args.image, filters=args.filter, k=args.k, offset=args.offset, history=args.history
+        args.query,
+        image=args.image,
+        filters=args.filter,
+        k=args.k,
+        offset=args.offset,
+        history=args.history,
+        explain=args.explain,
     )
     if not args.json:
         print(f"{result.total} matches")
+        if args.explain and result.understood:
+            print(f"understood: {json.dumps(result.understood, ensure_ascii=False)}")
     print_result(result, args.json, args.explain)
     if args.facets and not args.json:
         for name, counts in result.facets.items():

@@ -200,7 +200,8 @@ def build_generation(
             for name, val in photo_aux.get((i, ref), {}).items():
                 add_aux.setdefault(name, []).append(val)
     image_aux = merge_aux(old_aux, add_aux, len(old_refs), len(add_refs))
-    image_vectors = np.vstack([old_img, np.asarray(add_img, np.float32).reshape(-1, idim)]).astype(np.float32)
+    new_img = np.asarray(add_img, np.float32).reshape(len(add_img), idim)  # (0, 0) for a text-only catalogue
+    image_vectors = np.vstack([old_img.reshape(len(old_img), idim), new_img]).astype(np.float32)
     image_owner = np.concatenate([old_owner, np.asarray(add_owner, np.int64)])
 
     # 4. Write the new generation: lexical index copied by hard links and updated in place.

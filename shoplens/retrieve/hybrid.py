@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from ..index.state import IndexState
 from ..types import Hit, Query, SearchResult
 from .filters import facet_counts, filter_mask, parse_filter
 from .fusion import reciprocal_rank_fusion
+
+if TYPE_CHECKING:
+    from ..rank.rerank import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +48,21 @@ def query_coverage(tokens: list[str], st: IndexState) -> float:
 class HybridRetriever:
     """Stateless over an :class:`IndexState`; encoders are passed in as functions."""
 
-    def __init__(self, state: IndexState, cfg: RetrieveConfig, encode_text: Encode, encode_image: EncodePhoto):
+    def __init__(
+        self,
+        state: IndexState,
+        cfg: RetrieveConfig,
+        encode_text: Encode,
+        encode_image: EncodePhoto,
+        reranker: Reranker | None = None,
+    ):
         self.state = state
         self.cfg = cfg
         self.encode_text = encode_text
         self.encode_image = encode_image
         self.coverage = 1.0
+        self.text_vector: np.ndarray | None = None
+        self.reranker = reranker
 
     # -- query validation -------------------------------------------------------------------
     def validate(self, q: Query) -> Query:
@@ -62,7 +75,7 @@ class HybridRetriever:
             raise QueryError(f"k must be between 1 and 1000, got {q.k}")
         if q.offset < 0 or q.offset > 10_000:
             raise QueryError(f"offset must be between 0 and 10000, got {q.offset}")
-        return Query(text, q.image, q.filters, q.history, q.k, q.offset, q.user)
+        return Query(text, q.image, q.filters, q.history, q.k, q.offset, q.user, q.explain)
 
     # -- candidate generation ---------------------------------------------------------------
     def candidates(
@@ -82,6 +95,7 @@ class HybridRetriever:
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
             qv = self.encode_text(q.text)
+            self.text_vector = qv
             timings["encode_text_ms"] = (time.perf_counter() - t0) * 1e3
             t0 = time.perf_counter()
             runs["text"] = st.text_index.search(qv, depth, allowed)
@@ -125,7 +139,20 @@ class HybridRetriever:
             fused = self._merge_bridge(fused, bridge, runs, weights, q)
             runs["xmodal"] = bridge
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1e3
-        return self._page(fused, runs, q, timings)
+        features: dict[int, np.ndarray] = {}
+        understood = None
+        if self.reranker is not None:
+            t0 = time.perf_counter()
+            outcome = self.reranker.rerank(self.state, q, self.text_vector, self.coverage, fused, runs)
+            fused, features, understood = outcome.fused, outcome.features, outcome.understood
+            timings["rerank_ms"] = (time.perf_counter() - t0) * 1e3
+        result = self._page(fused, runs, q, timings, features)
+        if understood is not None:
+            info: dict[str, object] = {"attributes": {f: v for f, (v, _c) in understood.attributes.items()}}
+            if understood.price_max is not None or understood.price_min is not None:
+                info["price"] = {"min": understood.price_min, "max": understood.price_max}
+            result = SearchResult(result.hits, result.total, result.facets, result.timings_ms, info)
+        return result
 
     def _merge_bridge(
         self,
@@ -161,16 +188,23 @@ class HybridRetriever:
         runs: dict[str, list[tuple[int, float]]],
         q: Query,
         timings: dict[str, float],
+        features: dict[int, np.ndarray] | None = None,
     ) -> SearchResult:
         st = self.state
         raw = {name: dict(run) for name, run in runs.items()}
+        page = fused[q.offset : q.offset + q.k]
+        explanations: list[dict[str, float]] = [{} for _ in page]
+        if q.explain and self.reranker is not None and features:
+            have = [i for i, (d, _, _) in enumerate(page) if d in features]
+            for i, e in zip(have, self.reranker.explain([features[page[i][0]] for i in have]), strict=True):
+                explanations[i] = e
         hits = []
-        for rank, (doc, score, ranks) in enumerate(fused[q.offset : q.offset + q.k], start=q.offset + 1):
+        for rank, (doc, score, ranks) in enumerate(page, start=q.offset + 1):
             signals: dict[str, float] = {}
             for name, r in ranks.items():
                 signals[name] = round(raw[name][doc], 6)
                 signals[f"{name}_rank"] = float(r)
-            hits.append(Hit(st.products[doc], float(score), rank, signals))
+            hits.append(Hit(st.products[doc], float(score), rank, signals, explanations[rank - q.offset - 1]))
         items = st.facet_items
         facets = facet_counts((items[d] for d, _, _ in fused), self.cfg.facet_max_values)
         return SearchResult(tuple(hits), len(fused), facets, timings)

@@ -186,3 +186,15 @@ def test_old_generations_are_collected(tmp_path: Path, tiny_catalog: Path, fake_
     for i in range(4):
         engine.upsert([Product(f"n{i}", title=f"New product {i}")])
     assert len(atomic.generations(tmp_path / "idx")) == fake_config.index.keep_generations
+
+
+def test_text_only_catalogue(tmp_path: Path, fake_config: Config) -> None:
+    """Regression: a catalogue without any photo used to fail building its (empty) image array."""
+    path = tmp_path / "text.jsonl"
+    path.write_text('{"id": "a", "title": "green tea"}\n{"id": "b", "title": "black coffee"}\n')
+    engine = Engine(tmp_path / "idx", fake_config)
+    assert engine.add_catalog(path).added == 2
+    assert engine.search("green tea", k=1).hits[0].id == "a"
+    assert engine.similar("a", k=1).hits[0].id == "b"
+    engine.upsert([Product("c", title="white tea", images=())])
+    assert len(Engine.open(tmp_path / "idx")) == 3

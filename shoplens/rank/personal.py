@@ -1,0 +1,56 @@
+"""Personalisation: a shopper profile from the products they interacted with (most recent last)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..encode.base import l2_normalize
+from ..index.state import IndexState
+
+DECAY = 0.8  # each older interaction counts 0.8× the next one
+
+
+@dataclass(frozen=True)
+class Profile:
+    text: np.ndarray | None  # decayed mean of the history's text vectors
+    image: np.ndarray | None  # … and of their image vectors
+    prefs: dict[tuple[str, str], float]  # (field, value) → share of the history having it
+    size: int
+
+
+def build_profile(st: IndexState, history: Sequence[str]) -> Profile | None:
+    rows = [st.id_to_row[h] for h in history if h in st.id_to_row]
+    if not rows:
+        return None
+    w = np.array([DECAY ** (len(rows) - 1 - i) for i in range(len(rows))], np.float32)
+    text = image = None
+    has_t = st.has_text[rows]
+    if has_t.any():
+        text = l2_normalize((np.asarray(st.text_vectors)[rows][has_t] * w[has_t, None]).sum(axis=0))
+    pim = st.product_image_vectors
+    has_i = st.has_image[rows]
+    if pim.shape[1] and has_i.any():
+        image = l2_normalize((pim[rows][has_i] * w[has_i, None]).sum(axis=0))
+    counts: dict[tuple[str, str], float] = {}
+    for r, weight in zip(rows, w, strict=True):
+        for item in st.facet_items[r]:
+            counts[item] = counts.get(item, 0.0) + float(weight)
+    total = float(w.sum())
+    return Profile(text, image, {k: v / total for k, v in counts.items()}, len(rows))
+
+
+def profile_features(st: IndexState, profile: Profile | None, rows: np.ndarray) -> dict[str, np.ndarray]:
+    n = len(rows)
+    if profile is None:
+        return {"hist_text": np.zeros(n, np.float32), "hist_image": np.zeros(n, np.float32), "hist_attr": np.zeros(n, np.float32)}
+    ht = (np.asarray(st.text_vectors)[rows] @ profile.text) if profile.text is not None else np.zeros(n, np.float32)
+    pim = st.product_image_vectors
+    hi = (pim[rows] @ profile.image) if profile.image is not None else np.zeros(n, np.float32)
+    ha = np.array(
+        [np.mean([profile.prefs.get(item, 0.0) for item in st.facet_items[r]]) if st.facet_items[r] else 0.0 for r in rows],
+        np.float32,
+    )
+    return {"hist_text": ht.astype(np.float32), "hist_image": hi.astype(np.float32), "hist_attr": ha}

@@ -1,0 +1,106 @@
+"""Re-rank the fused candidates: learned ranker when trained, shopper history when given."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..index.state import IndexState
+from ..retrieve.fusion import reciprocal_rank_fusion
+from ..types import Query
+from .behaviour import Behaviour, load_behaviour
+from .features import FEATURES, QueryContext, candidate_features
+from .ltr import RANKER_DIR, Ranker
+from .personal import build_profile
+from .understand import QueryUnderstanding, Understood
+
+log = logging.getLogger(__name__)
+
+Fused = list[tuple[int, float, dict[str, int]]]
+_HIST = [FEATURES.index(f) for f in ("hist_attr", "hist_text", "hist_image")]
+
+
+@dataclass
+class RerankOutcome:
+    fused: Fused
+    features: dict[int, np.ndarray] = field(default_factory=dict)  # doc → feature row
+    understood: Understood | None = None
+
+
+class Reranker:
+    """Holds the ranker, the query-understanding vocabulary and behaviour stats of one index."""
+
+    def __init__(self, index_path: Path, encode: Callable[[list[str]], np.ndarray], depth: int = 100, history_weight: float = 1.0):
+        self.index_path = index_path
+        self.encode = encode
+        self.depth = depth
+        self.history_weight = history_weight
+        self.ranker: Ranker | None = Ranker.load(index_path / RANKER_DIR)
+        self._behaviour: tuple[int, Behaviour] | None = None
+
+    def reload(self) -> None:
+        self.ranker = Ranker.load(self.index_path / RANKER_DIR)
+        self._behaviour = None
+
+    def understanding(self, st: IndexState) -> QueryUnderstanding:
+        qu = st._derived.get("understanding")
+        if qu is None:
+            qu = QueryUnderstanding(st.products, st.facet_items, self.encode)
+            st._derived["understanding"] = qu
+        return qu
+
+    def behaviour(self, st: IndexState) -> Behaviour:
+        if self._behaviour is None or self._behaviour[0] != id(st):
+            self._behaviour = (id(st), load_behaviour(self.index_path, st.id_to_row))
+        return self._behaviour[1]
+
+    def context(
+        self, st: IndexState, q: Query, text_vector: np.ndarray | None, coverage: float, lexical: bool = True
+    ) -> QueryContext:
+        understood = self.understanding(st).understand(q.text, lexical=lexical) if q.text else None
+        return QueryContext(text_vector, coverage, understood, build_profile(st, q.history), self.depth)
+
+    def features(self, st: IndexState, fused: Fused, runs: dict[str, list[tuple[int, float]]], ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:
+        top = fused[: self.depth]
+        rows = np.array([d for d, _, _ in top], np.int64)
+        x = candidate_features(st, rows, {d: s for d, s, _ in top}, runs, ctx, self.behaviour(st))
+        return rows, x
+
+    def rerank(
+        self, st: IndexState, q: Query, text_vector: np.ndarray | None, coverage: float, fused: Fused, runs: dict[str, list[tuple[int, float]]]
+    ) -> RerankOutcome:
+        if not fused or (self.ranker is None and not q.history and not q.explain):
+            return RerankOutcome(fused, {}, None)  # nothing to re-rank: skip query understanding
+        ctx = self.context(st, q, text_vector, coverage)
+        if self.ranker is None and ctx.profile is None:
+            return RerankOutcome(fused, {}, ctx.understood)
+        rows, x = self.features(st, fused, runs, ctx)
+        ranks = {d: r for d, _, r in fused[: self.depth]}
+        scores = self.ranker.predict(x) if self.ranker is not None else np.array([s for _, s, _ in fused[: self.depth]])
+        order = np.argsort(-scores, kind="stable")
+        if ctx.profile is not None:
+            # Personal similarity (attribute preferences + text and image likeness to the history),
+            # fused by rank with the relevance order so that history re-orders, never replaces.
+            personal = x[:, _HIST].sum(axis=1)
+            runs_p = {
+                "relevance": [(int(rows[i]), float(scores[i])) for i in order],
+                "history": [(int(rows[i]), float(personal[i])) for i in np.argsort(-personal, kind="stable")],
+            }
+            merged = reciprocal_rank_fusion(runs_p, {"relevance": 1.0, "history": self.history_weight}, 60.0)
+            head = [(d, s, ranks[d]) for d, s, _ in merged]
+        else:
+            head = [(int(rows[i]), float(scores[i]), ranks[int(rows[i])]) for i in order]
+        # Candidates below the re-ranking depth keep their fused order, after the re-ranked head.
+        floor = min(s for _, s, _ in head) if head else 0.0
+        tail = [(d, floor - 1e-3 * (i + 1), r) for i, (d, _s, r) in enumerate(fused[self.depth :])]
+        feats = {int(rows[i]): x[i] for i in range(len(rows))}
+        return RerankOutcome(head + tail, feats, ctx.understood)
+
+    def explain(self, rows_features: list[np.ndarray]) -> list[dict[str, float]]:
+        if self.ranker is None or not rows_features:
+            return [dict(zip(FEATURES, (round(float(v), 4) for v in f), strict=True)) for f in rows_features]
+        return self.ranker.explain(np.vstack(rows_features))

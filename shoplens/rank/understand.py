@@ -1,0 +1,116 @@
+"""Query understanding: attribute values and price phrases recognised through the catalogue's own
+vocabulary, lexically and in the multilingual embedding space ("红色" meets "Red")."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..index.lexical import segment
+from ..types import Product
+
+_PRICE_MAX = re.compile(
+    r"(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*[$€£¥]?\s*(\d+(?:\.\d+)?)|"
+    r"(\d+(?:\.\d+)?)\s*(?:元|块|美元|镑|欧元)?\s*(?:以下|以内|之内)|(?:低于|不超过|少于)\s*(\d+(?:\.\d+)?)",
+    re.IGNORECASE,
+)
+_PRICE_MIN = re.compile(
+    r"(?:over|above|more than|at least|min(?:imum)?|>)\s*[$€£¥]?\s*(\d+(?:\.\d+)?)|"
+    r"(\d+(?:\.\d+)?)\s*(?:元|块|美元|镑|欧元)?\s*以上|(?:高于|超过|不低于)\s*(\d+(?:\.\d+)?)",
+    re.IGNORECASE,
+)
+# Fields whose values describe the product itself (ids, years and free text are not vocabulary).
+MAX_VALUES_PER_FIELD = 300
+
+
+@dataclass(frozen=True)
+class Understood:
+    """What a query says about attributes: {field: (value, confidence)} and a price range."""
+
+    attributes: dict[str, tuple[str, float]]
+    price_min: float | None = None
+    price_max: float | None = None
+
+    def filters(self) -> list[str]:
+        out = [f"{f}={v}" for f, (v, _c) in self.attributes.items()]
+        if self.price_max is not None:
+            out.append(f"price<={self.price_max:g}")
+        if self.price_min is not None:
+            out.append(f"price>={self.price_min:g}")
+        return out
+
+
+def _stem(word: str) -> str:
+    """Plural folding good enough for catalogue vocabularies (dresses → dress, jeans stays)."""
+    for suffix, repl in (("sses", "ss"), ("ies", "y"), ("shes", "sh"), ("ches", "ch"), ("es", "e"), ("s", "")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + repl
+    return word
+
+
+def _words(text: str) -> list[str]:
+    return [_stem(w) for w in segment(text)]
+
+
+class QueryUnderstanding:
+    """Built once per index generation from the products' categorical attribute values."""
+
+    def __init__(self, products: Sequence[Product], facet_items: Sequence[list[tuple[str, str]]], encode: Callable[[list[str]], np.ndarray]):
+        values: dict[str, dict[str, int]] = {}
+        for items in facet_items:
+            for field, value in items:
+                values.setdefault(field, {})
+                values[field][value] = values[field].get(value, 0) + 1
+        self.fields = {
+            f: v for f, v in values.items() if 1 < len(v) <= MAX_VALUES_PER_FIELD and not all(x.isdigit() for x in v)
+        }
+        self.entries: list[tuple[str, str, tuple[str, ...]]] = []
+        for field, counts in self.fields.items():
+            for value in counts:
+                words = tuple(_words(value))
+                if words:
+                    self.entries.append((field, value, words))
+        texts = [value for _f, value, _w in self.entries]
+        self.vectors = encode(texts) if texts else np.zeros((0, 1), np.float32)
+        self._encode = encode
+        self.has_price = any(p.price is not None for p in products)
+
+    def understand(self, text: str, min_sim: float = 0.62, lexical: bool = True) -> Understood:
+        """Lexical matches first (all of a value's words in the query), then embedding matches of
+        the query's words and word pairs against the values, one best value per field."""
+        found: dict[str, tuple[str, float]] = {}
+        qwords = _words(text)
+        qset = set(qwords)
+        for field, value, words in self.entries if lexical else ():
+            if set(words) <= qset:
+                prev = found.get(field)
+                if prev is None or len(value) > len(prev[0]):  # "Navy Blue" beats "Blue"
+                    found[field] = (value, 1.0)
+        grams = list(dict.fromkeys(qwords + [" ".join(p) for p in zip(qwords, qwords[1:], strict=False)]))
+        raw = segment(text)
+        grams += [w for w in raw if w not in grams]
+        if grams and len(self.entries):
+            sims = self._encode(grams) @ self.vectors.T  # grams × values
+            best_value = sims.max(axis=0)
+            for j in np.argsort(-best_value):
+                s = float(best_value[j])
+                if s < min_sim:
+                    break
+                field, value, _w = self.entries[j]
+                if field not in found:
+                    found[field] = (value, round(s, 3))
+        pmax = _first_number(_PRICE_MAX.search(text))
+        pmin = _first_number(_PRICE_MIN.search(text))
+        return Understood(found, pmin if self.has_price else None, pmax if self.has_price else None)
+
+
+def _first_number(m: re.Match[str] | None) -> float | None:
+    if m is None:
+        return None
+    for g in m.groups():
+        if g:
+            return float(g)
+    return None

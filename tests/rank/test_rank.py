@@ -1,0 +1,113 @@
+"""Query understanding, learning-to-rank, events and personalisation on a small synthetic shop."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shoplens import Config, Engine
+from shoplens.cli.main import main
+from shoplens.rank.features import FEATURES
+from shoplens.types import Query
+
+pytest.importorskip("lightgbm")
+
+COLOURS = ["red", "blue", "green", "black"]
+TYPES = ["dress", "shirt", "shoes", "bag"]
+GENDERS = ["Women", "Men"]
+
+
+@pytest.fixture
+def shop(tmp_path: Path, fake_config: Config) -> Engine:
+    path = tmp_path / "shop.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "title", "price", "gender", "colour", "article_type"])
+        n = 0
+        for g in GENDERS:
+            for c in COLOURS:
+                for t in TYPES:
+                    for v in range(2):
+                        w.writerow([f"p{n}", f"{g} {c} {t} style {v}", 10 + n, g, c.title(), t.title()])
+                        n += 1
+    engine = Engine(tmp_path / "idx", fake_config)
+    engine.add_catalog(path)
+    return engine
+
+
+def judged_queries(engine: Engine) -> tuple[list[tuple[str, Query]], dict[str, dict[str, int]]]:
+    queries, qrels = [], {}
+    for g in GENDERS:
+        for c in COLOURS:
+            for t in TYPES:
+                qid = f"q-{g}-{c}-{t}"
+                queries.append((qid, Query(f"{g.lower()} {c} {t}", k=20)))
+                judged = {}
+                for p in engine.products():
+                    a = p.attributes
+                    if a["article_type"] == t.title():
+                        judged[p.id] = 2 if (a["colour"] == c.title() and a["gender"] == g) else 1
+                qrels[qid] = judged
+    return queries, qrels
+
+
+def test_understanding_reads_attributes_and_price(shop: Engine) -> None:
+    qu = shop.reranker.understanding(shop.state)
+    u = qu.understand("women red dresses under 50")
+    assert u.attributes["gender"][0] == "Women" and u.attributes["colour"][0] == "Red"
+    assert u.attributes["article_type"][0] == "Dress" and u.price_max == 50
+    assert qu.understand("50元以下").price_max == 50
+    assert "price<=50" in u.filters()
+
+
+def test_train_stores_ranker_used_by_search_and_explains(shop: Engine, tmp_path: Path) -> None:
+    queries, qrels = judged_queries(shop)
+    ranker = shop.train(queries, qrels)
+    assert ranker.features == list(FEATURES)
+    assert (shop.path / "ranker" / "model.txt").is_file()
+    assert ranker.meta["queries"] == 2 * len(queries)  # each query and its lexical-blind variant
+    assert all(0.0 <= c["cv_ndcg@10"] <= 1.0 for c in ranker.meta["cv"])
+    res = shop.search("men blue shoes", k=3, explain=True)
+    top = res.hits[0].product.attributes
+    assert (top["gender"], top["colour"], top["article_type"]) == ("Men", "Blue", "Shoes")
+    assert res.hits[0].explanation and "(bias)" in res.hits[0].explanation
+    assert res.understood["attributes"]["colour"] == "Blue"
+    # A reopened engine (another process) loads the stored ranker.
+    reopened = Engine.open(shop.path)
+    assert reopened.reranker.ranker is not None
+    assert [h.id for h in reopened.search("men blue shoes", k=5).hits] == [h.id for h in shop.search("men blue shoes", k=5).hits]
+
+
+def test_history_personalises(shop: Engine) -> None:
+    women = [p.id for p in shop.products() if p.attributes["gender"] == "Women"][:6]
+    plain = shop.search("red shoes", k=4)
+    personal = shop.search("red shoes", k=4, history=women)
+    share = lambda res: np.mean([h.product.attributes["gender"] == "Women" for h in res.hits])  # noqa: E731
+    assert share(personal) >= share(plain)
+    assert share(personal) >= 0.75
+
+
+def test_events_are_validated_and_pseudonymised(shop: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        "\n".join(
+            [
+                json.dumps({"type": "click", "product": "p1", "user": "alice@example.com", "position": 2}),
+                json.dumps({"type": "purchase", "product": "p1", "user": "alice@example.com"}),
+                json.dumps({"type": "click", "product": "nope"}),
+                json.dumps({"type": "teleport", "product": "p1"}),
+                "{broken",
+            ]
+        )
+    )
+    assert main(["events", str(shop.path), str(events)]) == 0
+    out = capsys.readouterr().out
+    assert "2 events stored, 3 skipped" in out
+    log = (shop.path / "events" / "events.jsonl").read_text()
+    assert "alice" not in log and "p1" in log
+    b = Engine.open(shop.path).reranker.behaviour(Engine.open(shop.path).state)
+    assert b.purchases.sum() == 1 and b.clicks.sum() == 2.0  # a click at position 2 counts 2 (1/propensity)
