@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import ShoplensError
-from . import align_cmd, demo_cmd, eval_cmd, index_cmd, run_cmd, search_cmd, serve_cmd
+from . import align_cmd, demo_cmd, eval_cmd, index_cmd, regress_cmd, run_cmd, search_cmd, serve_cmd, train_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"shoplens {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (align_cmd, index_cmd, search_cmd, run_cmd, eval_cmd, demo_cmd, serve_cmd):
+    for module in (align_cmd, train_cmd, index_cmd, search_cmd, run_cmd, eval_cmd, regress_cmd, demo_cmd, serve_cmd):
         module.register(sub)
     return parser
 

@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--k", type=int, default=100)
     p.add_argument("--tag", default="shoplens")
+    p.add_argument("--latency-out", type=Path, help="also write the per-query latencies (ms) as a JSON list")
     p.set_defaults(func=run_queries)
 
 
@@ -93,6 +94,9 @@ def run_queries(args: argparse.Namespace) -> int:
         results[qid] = [(h.id, h.score) for h in res.hits]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(format_run(results, args.tag), encoding="utf-8")
+    if args.latency_out:
+        args.latency_out.parent.mkdir(parents=True, exist_ok=True)
+        args.latency_out.write_text(json.dumps([round(ms, 3) for ms in latencies]), encoding="utf-8")
     lat = np.asarray(latencies) if latencies else np.zeros(1)
     summary = {
         "queries": len(queries),

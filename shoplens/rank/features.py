@@ -25,6 +25,8 @@ FEATURES = (
     "attr_mismatch",
     "attr_match_conf",
     "attr_missing",
+    "proto_gap_sum",
+    "proto_gap_max",
     "price_log",
     "price_in_range",
     "has_text",

@@ -49,7 +49,7 @@ class Reranker:
     def understanding(self, st: IndexState) -> QueryUnderstanding:
         qu = st._derived.get("understanding")
         if qu is None:
-            qu = QueryUnderstanding(st.products, st.facet_items, self.encode)
+            qu = QueryUnderstanding(st.products, st.facet_items, self.encode, st.text_vectors, st.has_text)
             st._derived["understanding"] = qu
         return qu
 
@@ -68,6 +68,9 @@ class Reranker:
         top = fused[: self.depth]
         rows = np.array([d for d, _, _ in top], np.int64)
         x = candidate_features(st, rows, {d: s for d, s, _ in top}, runs, ctx, self.behaviour(st))
+        if ctx.text_vector is not None:
+            gaps = self.understanding(st).prototype_gaps(ctx.text_vector, [st.facet_items[int(r)] for r in rows])
+            x[:, FEATURES.index("proto_gap_sum")], x[:, FEATURES.index("proto_gap_max")] = gaps
         return rows, x
 
     def rerank(

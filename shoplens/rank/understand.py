@@ -58,7 +58,14 @@ def _words(text: str) -> list[str]:
 class QueryUnderstanding:
     """Built once per index generation from the products' categorical attribute values."""
 
-    def __init__(self, products: Sequence[Product], facet_items: Sequence[list[tuple[str, str]]], encode: Callable[[list[str]], np.ndarray]):
+    def __init__(
+        self,
+        products: Sequence[Product],
+        facet_items: Sequence[list[tuple[str, str]]],
+        encode: Callable[[list[str]], np.ndarray],
+        text_vectors: np.ndarray | None = None,
+        has_text: np.ndarray | None = None,
+    ):
         values: dict[str, dict[str, int]] = {}
         for items in facet_items:
             for field, value in items:
@@ -77,8 +84,40 @@ class QueryUnderstanding:
         self.vectors = encode(texts) if texts else np.zeros((0, 1), np.float32)
         self._encode = encode
         self.has_price = any(p.price is not None for p in products)
+        # Prototypes: per field and value, the mean text vector of the products having it. A query
+        # (in any language) is compared with whole products' text rather than with bare words.
+        self.prototypes: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+        if text_vectors is not None and has_text is not None:
+            for field in self.fields:
+                members: dict[str, list[int]] = {}
+                for row, items in enumerate(facet_items):
+                    if has_text[row]:
+                        for f, v in items:
+                            if f == field:
+                                members.setdefault(v, []).append(row)
+                if len(members) > 1:
+                    names = list(members)
+                    mat = np.stack([np.asarray(text_vectors[members[v]]).mean(axis=0) for v in names])
+                    norms = np.linalg.norm(mat, axis=1, keepdims=True)
+                    self.prototypes[field] = ({v: i for i, v in enumerate(names)}, (mat / np.maximum(norms, 1e-12)).astype(np.float32))
 
-    def understand(self, text: str, min_sim: float = 0.62, lexical: bool = True) -> Understood:
+    def prototype_gaps(self, query_vector: np.ndarray, items: Sequence[list[tuple[str, str]]]) -> tuple[np.ndarray, np.ndarray]:
+        """Per product: summed and largest gap between the best-matching value of each field and the
+        product's own value (0 when the product has the values the query is closest to)."""
+        total = np.zeros(len(items), np.float32)
+        worst = np.zeros(len(items), np.float32)
+        for field, (index, mat) in self.prototypes.items():
+            sims = mat @ query_vector
+            best = float(sims.max())
+            for i, product_items in enumerate(items):
+                for f, v in product_items:
+                    if f == field and v in index:
+                        gap = best - float(sims[index[v]])
+                        total[i] += gap
+                        worst[i] = max(worst[i], gap)
+        return total, worst
+
+    def understand(self, text: str, min_sim: float = 0.70, lexical: bool = True) -> Understood:
         """Lexical matches first (all of a value's words in the query), then embedding matches of
         the query's words and word pairs against the values, one best value per field."""
         found: dict[str, tuple[str, float]] = {}
