@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -42,7 +41,9 @@ class USEOnnxTextEncoder:
         path = Path(model_path) if model_path else packaged_model_path()
         opts = ort.SessionOptions()
         opts.register_custom_ops_library(get_library_path())
-        n = threads or (os.cpu_count() or 1)
+        # One thread by default: a query is one short string (threads cost more than they save,
+        # and a server runs several queries at once); batch encoding gains little from more.
+        n = threads or 1
         opts.intra_op_num_threads = n
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -89,19 +89,24 @@ class IndexState:
         if "image_in_text" not in self._derived:
             from ..fuse.align import knn_transfer
 
-            x = self.align.image_inputs(self.product_image_vectors, self.product_colour)
-            proj = self.align.project(x)
-            # Third bridge: borrow the text vectors of the most similar-looking products with text.
+            # Only photo-only products need a bridge (the others are reached by their own text).
             targets = np.flatnonzero(self.has_image & ~self.has_text)
+            if not len(targets):
+                self._derived["image_in_text"] = None
+                return None
+            pim = self.product_image_vectors
+            colour = self.product_colour
+            x = self.align.image_inputs(pim[targets], colour[targets] if colour is not None else None)
+            proj = np.zeros((self.n, np.asarray(self.text_vectors).shape[1]), np.float32)
+            proj[targets] = self.align.project(x)
+            # Third bridge: borrow the text vectors of the most similar-looking products with text.
             gallery = np.flatnonzero(self.has_image & self.has_text)
-            if len(targets) and len(gallery):
-                pim = self.product_image_vectors
+            if len(gallery):
                 knn = knn_transfer(pim[targets], pim[gallery], np.asarray(self.text_vectors)[gallery])
                 proj[targets] = l2_normalize(proj[targets] + knn)
                 w = self.config.align.tags_weight_with_head
                 if w > 0 and self.tag_vectors is not None:
                     proj[targets] = l2_normalize(proj[targets] + w * np.asarray(self.tag_vectors)[targets])
-            proj[~self.has_image] = 0.0
             self._derived["image_in_text"] = proj
         return self._derived["image_in_text"]
 
@@ -179,7 +184,7 @@ class IndexState:
         with (folder / "products.jsonl").open("w", encoding="utf-8") as fh:
             for p in self.products:
                 fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
-        if self.tag_vectors is not None:
+        if self.tag_vectors is not None and self.tag_vectors.any():
             np.save(folder / "tag_text.npy", np.ascontiguousarray(self.tag_vectors, np.float32))
         for name, arr in self.image_aux.items():
             np.save(folder / f"image_{name}.npy", np.ascontiguousarray(arr, np.float32))

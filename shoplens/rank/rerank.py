@@ -31,6 +31,25 @@ class RerankOutcome:
     understood: Understood | None = None
 
 
+def preference_scores(st: IndexState, rows: np.ndarray, ctx: QueryContext) -> np.ndarray:
+    """How well each candidate fits the shopper's consistent preferences on the fields the query
+    leaves open: the query says "red shoes", the history says "Women" — history decides gender,
+    never colour or type (measured: mixing in history likeness of whole products pulled other
+    product types up and lowered nDCG@10 on the fashion dev queries)."""
+    assert ctx.profile is not None
+    asked = set(ctx.understood.attributes) if ctx.understood is not None else set()
+    best: dict[str, tuple[str, float]] = {}
+    for (name, value), share in ctx.profile.prefs.items():
+        if name not in asked and share > best.get(name, ("", 0.0))[1]:
+            best[name] = (value, share)
+    consistent = {f: v for f, (v, share) in best.items() if share >= 0.8}
+    out = np.zeros(len(rows), np.float32)
+    for i, r in enumerate(rows):
+        items = dict(st.facet_items[int(r)])
+        out[i] = sum(1.0 for f, v in consistent.items() if items.get(f) == v)
+    return out
+
+
 class Reranker:
     """Holds the ranker, the query-understanding vocabulary and behaviour stats of one index."""
 
@@ -88,7 +107,7 @@ class Reranker:
         if ctx.profile is not None:
             # Personal similarity (attribute preferences + text and image likeness to the history),
             # fused by rank with the relevance order so that history re-orders, never replaces.
-            personal = x[:, _HIST].sum(axis=1)
+            personal = preference_scores(st, rows, ctx)
             runs_p = {
                 "relevance": [(int(rows[i]), float(scores[i])) for i in order],
                 "history": [(int(rows[i]), float(personal[i])) for i in np.argsort(-personal, kind="stable")],

@@ -77,6 +77,22 @@ class HybridRetriever:
             raise QueryError(f"offset must be between 0 and 10000, got {q.offset}")
         return Query(text, q.image, q.filters, q.history, q.k, q.offset, q.user, q.explain)
 
+    def filter_mask(self, filters: tuple[str, ...]) -> np.ndarray | None:
+        """The products passing the filters; masks are cached per index generation (shoppers
+        repeat the same facet filters), at most 256 of them."""
+        if not filters:
+            return None
+        key = tuple(sorted(filters))
+        cache: dict[tuple[str, ...], np.ndarray] = self.state._derived.setdefault("filter_masks", {})
+        mask = cache.get(key)
+        if mask is None:
+            mask = filter_mask(self.state.products, [parse_filter(f) for f in filters])
+            assert mask is not None
+            if len(cache) >= 256:
+                cache.pop(next(iter(cache)))
+            cache[key] = mask
+        return mask
+
     # -- candidate generation ---------------------------------------------------------------
     def candidates(
         self, q: Query, allowed: np.ndarray | None, timings: dict[str, float]
@@ -124,8 +140,7 @@ class HybridRetriever:
     def search(self, query: Query) -> SearchResult:
         q = self.validate(query)
         timings: dict[str, float] = {}
-        filters = [parse_filter(f) for f in q.filters]
-        allowed = filter_mask(self.state.products, filters)
+        allowed = self.filter_mask(q.filters)
         runs = self.candidates(q, allowed, timings)
         weights = dict(self.cfg.weights)
         if "bm25" in runs and self.cfg.adaptive_bm25:
