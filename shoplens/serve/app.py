@@ -20,6 +20,7 @@ from .. import __version__
 from ..engine import Engine
 from ..errors import ShoplensError
 from . import routes_ops, routes_products, routes_search
+from .docs import add_docs, local_swagger_assets
 from .events import EventLog
 from .metrics import Metrics, MetricsMiddleware
 from .runtime import EngineHandle, OverloadedError, Service, WorkerPool
@@ -45,6 +46,7 @@ DESCRIPTION = (
 
 def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
     """Build the service for one index; pass ``engine`` to share an already open one (tests, embedding)."""
+    owns_engine = engine is None
     engine = engine if engine is not None else Engine.open(settings.index_path)
     handle = EngineHandle(engine)
     handle.warm()
@@ -66,8 +68,14 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         yield
         svc.search_pool.close()
         svc.write_pool.close()
+        if owns_engine:
+            engine.close()
 
-    app = FastAPI(title="shoplens", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    local_docs = local_swagger_assets() is not None
+    app = FastAPI(title="shoplens", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None if local_docs else "/docs")
+    if local_docs:
+        add_docs(app)
     app.state.settings = settings
     app.state.service = svc
     for module in (routes_search, routes_products, routes_ops):

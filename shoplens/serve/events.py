@@ -17,6 +17,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+ENV_KEY = "SHOPLENS_EVENT_KEY"
 EVENTS_DIR = "events"
 LOG_NAME = "events.jsonl"
 KEY_NAME = "key"
@@ -60,8 +61,11 @@ class EventLog:
 
     @property
     def key(self) -> bytes:
+        """The given key, else ``SHOPLENS_EVENT_KEY``, else the index's random key file (same pseudonyms
+        from the server and the CLI as long as they agree on the key)."""
         if self._key is None:
-            self._key = load_or_create_key(self.folder)
+            env = os.environ.get(ENV_KEY)
+            self._key = env.encode("utf-8") if env else load_or_create_key(self.folder)
         return self._key
 
     def append(self, events: Iterable[Mapping[str, Any]]) -> int:

@@ -18,6 +18,11 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _number(v: float) -> str:
+    """Exact: 6-digit ``%g`` would round big counters and byte sizes."""
+    return str(int(v)) if float(v).is_integer() else repr(float(v))
+
+
 def _labels(**kv: str) -> str:
     return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in kv.items()) + "}"
 
@@ -67,7 +72,7 @@ class Metrics:
                 base = name.split("{", 1)[0]
                 if not any(line.startswith(f"# HELP {base} ") for line in out):
                     out += [f"# HELP {base} {help_text}", f"# TYPE {base} {kind}"]
-                out.append(f"{name} {value:g}")
+                out.append(f"{name} {_number(value)}")
         return "\n".join(out) + "\n"
 
 

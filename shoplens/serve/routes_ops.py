@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
@@ -43,9 +44,11 @@ async def metrics(svc: Svc) -> PlainTextResponse:
     engine = await svc.fresh_engine()
     state = svc.handle.state()
     photos = int(state.image_vectors.shape[0]) if state is not None else 0
+    disk = await run_in_threadpool(_folder_bytes, state.path) if state is not None and state.path else 0
     gauges = {
         "shoplens_index_products": ("Products in the loaded index generation.", float(len(engine))),
         "shoplens_index_photos": ("Photos (image vectors) in the loaded index generation.", float(photos)),
+        "shoplens_index_disk_bytes": ("Bytes on disk of the loaded index generation.", float(disk)),
         "shoplens_search_pool_workers": ("Threads that run searches and encoders.", float(svc.search_pool.workers)),
         "shoplens_search_pool_pending": ("Searches running or queued.", float(svc.search_pool.pending)),
         "shoplens_search_pool_capacity": ("Searches admitted before shedding with 503.", float(svc.search_pool.capacity)),
@@ -60,3 +63,13 @@ async def metrics(svc: Svc) -> PlainTextResponse:
         counters[f'shoplens_events_total{{type="{kind}"}}'] = ("Shopper events recorded, by type.", float(n))
     text = svc.metrics.render(gauges, counters)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for f in folder.rglob("*"):
+        try:
+            total += f.stat().st_size if f.is_file() else 0
+        except OSError:  # collected by a writer meanwhile
+            continue
+    return total

@@ -50,6 +50,12 @@ class BatchError(ShoplensError):
         self.details = list(problems[:100])
 
 
+class BatchTooLargeError(ShoplensError):
+    """A PUT batch holds more products than the server accepts at once."""
+
+    http_status = 413
+
+
 def sniff_image_type(head: bytes) -> str | None:
     for magic, at, media in MAGIC:
         if head[at : at + len(magic)] == magic and (media != "image/webp" or head[:4] == b"RIFF"):
@@ -139,7 +145,9 @@ async def get_image(
 )
 async def put_products(svc: Svc, body: UpsertRequest) -> UpsertResponse:
     if len(body.products) > svc.settings.max_batch:
-        raise BatchError([f"a batch holds at most {svc.settings.max_batch} products"], len(body.products))
+        raise BatchTooLargeError(
+            f"{len(body.products)} products in one batch; the limit is {svc.settings.max_batch}: split it"
+        )
     products = records_to_products(body.products, svc.settings)
     await svc.fresh_engine()
     report = await svc.write_pool.run(_write, svc, lambda: svc.engine.upsert(products))

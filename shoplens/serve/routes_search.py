@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import Response
 
 from ..errors import ImageError, QueryError
 from ..types import SearchResult
@@ -45,15 +46,19 @@ def _response(req: SearchRequest, result: SearchResult, started: float) -> Searc
     )
 
 
-async def _search(svc: Service, req: SearchRequest, image: bytes | None = None) -> SearchResponse:
+async def _search(svc: Service, req: SearchRequest, image: bytes | None = None) -> Response:
     started = time.perf_counter()
     offset = _offset(req.page, req.size)
     engine = await svc.fresh_engine()
-    result = await svc.search_pool.run(
-        engine.search, req.q, image=image, filters=req.filters, k=req.size, offset=offset,
-        history=req.history, user=req.user,
-    )
-    return _response(req, result, started)
+
+    def work() -> bytes:
+        result = engine.search(req.q, image=image, filters=req.filters, k=req.size, offset=offset,
+                               history=req.history, user=req.user)
+        return _response(req, result, started).model_dump_json().encode()
+
+    # The answer is serialised on the worker too: the event loop only moves bytes, so it stays responsive
+    # under load (and FastAPI does not validate the response model a second time).
+    return Response(await svc.search_pool.run(work), media_type="application/json")
 
 
 @router.get("/search", response_model=SearchResponse, summary="Search by text")
@@ -68,7 +73,7 @@ async def search_get(
     user: Annotated[str | None, Query(max_length=256)] = None,
     history: Annotated[list[str] | None, Query(max_length=100)] = None,
     explain: bool = False,
-) -> SearchResponse:
+) -> Response:
     req = SearchRequest(
         q=q, filters=filters or [], page=page, size=size, user=user, history=history or [], explain=explain
     )
@@ -76,7 +81,7 @@ async def search_get(
 
 
 @router.post("/search", response_model=SearchResponse, summary="Search by text (JSON body)")
-async def search_post(svc: Svc, req: SearchRequest) -> SearchResponse:
+async def search_post(svc: Svc, req: SearchRequest) -> Response:
     return await _search(svc, req)
 
 
@@ -89,7 +94,7 @@ async def search_image(
     page: Annotated[int, Form(ge=1, le=10_000)] = 1,
     size: Annotated[int, Form(ge=1, le=100)] = 12,
     explain: Annotated[bool, Form()] = False,
-) -> SearchResponse:
+) -> Response:
     limit = svc.settings.max_upload_bytes
     data = await image.read(limit + 1)
     if not data:
@@ -109,11 +114,15 @@ async def similar(
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 12,
     explain: bool = False,
-) -> SearchResponse:
+) -> Response:
     started = time.perf_counter()
     req = SearchRequest(q="", filters=filters or [], page=page, size=size, explain=explain)
     offset = _offset(page, size)
     engine = await svc.fresh_engine()
-    result = await svc.search_pool.run(engine.similar, product_id, k=offset + size, filters=req.filters)
-    paged = SearchResult(result.hits[offset:], result.total, result.facets, result.timings_ms)
-    return _response(req, paged, started)
+
+    def work() -> bytes:
+        result = engine.similar(product_id, k=offset + size, filters=req.filters)
+        paged = SearchResult(result.hits[offset:], result.total, result.facets, result.timings_ms)
+        return _response(req, paged, started).model_dump_json().encode()
+
+    return Response(await svc.search_pool.run(work), media_type="application/json")

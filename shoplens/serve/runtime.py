@@ -79,9 +79,13 @@ class WorkerPool:
                 self._slots.release()
 
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, task)
-        except RuntimeError as e:  # executor shut down while the app stops
+            future = asyncio.get_running_loop().run_in_executor(self._executor, task)
+        except RuntimeError as e:  # the executor was shut down: the app is stopping
+            with self._lock:
+                self.pending -= 1
+            self._slots.release()
             raise OverloadedError("the server is shutting down") from e
+        return await future
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -81,7 +81,9 @@ export async function run({ push = true, retried = false } = {}) {
   writeUrl(push);
   renderChips(state, removeFilter, clearFilters);
   $("#photo-query").hidden = !state.photo;
-  if (!state.q && !state.photo && !state.similar) { renderLanding(); return; }
+  const landing = !state.q && !state.photo && !state.similar;
+  document.body.classList.toggle("landing", landing);
+  if (landing) { renderLanding(); return; }
   const seq = ++requestSeq;
   renderSkeleton(8);
   try {
@@ -89,6 +91,7 @@ export async function run({ push = true, retried = false } = {}) {
     const data = await api(url, options);
     if (seq !== requestSeq) return;  // a newer search was started meanwhile
     state.last = data;
+    $("#open-filters").hidden = false;
     const title = await headingFor();
     renderResults(data, { title, onOpen: openProduct, onMore: moreLikeThis, onWhy: openWhy });
     renderFacets(data.facets, state.filters, toggleFacet);
@@ -101,6 +104,13 @@ export async function run({ push = true, retried = false } = {}) {
     if (err.status === 503 && !retried) {  // the server sheds load: wait as told, then try once more
       renderStatus("busy", "The shop is very busy — retrying in a moment…");
       setTimeout(() => run({ push: false, retried: true }), 1000 * Math.min(5, err.retryAfter || 1));
+      return;
+    }
+    $("#summary").textContent = ""; renderFacets({}, state.filters, toggleFacet); $("#price-facet").hidden = true;
+    if (state.photo && [400, 413, 415].includes(err.status)) {  // the photo itself is the problem
+      state.photo = null; $("#photo-query").hidden = true;
+      $("#heading").textContent = "We could not use that photo";
+      renderStatus("error", friendly(err), () => $("#file").click(), { retryLabel: "Choose another photo" });
       return;
     }
     renderStatus("error", friendly(err), () => run({ push: false }));
@@ -127,7 +137,7 @@ function renderLanding() {
   $("#heading").textContent = "Fresh groceries, found by words or by photo";
   $("#summary").textContent = "Type in English or 中文, or drop a photo of what you are looking for.";
   $("#grid").replaceChildren(); $("#pager").replaceChildren(); $("#facets").replaceChildren();
-  $("#price-facet").hidden = true;
+  $("#price-facet").hidden = true; $("#open-filters").hidden = true;
   renderStatus("landing", null, null, { suggestions: ["apple juice", "牛奶", "oat milk", "番茄", "red pepper", "yoghurt"],
     onSuggest: (s) => { $("#q").value = s; newSearch(); }, onPick: () => $("#file").click() });
 }
@@ -172,9 +182,9 @@ function setPhoto(file) {
   if (file.size > MAX_PHOTO_BYTES) { renderStatus("error", "That photo is too large. Try one under 12 MB."); return; }
   if (state.photoUrl) URL.revokeObjectURL(state.photoUrl);
   state.photo = file; state.photoUrl = URL.createObjectURL(file);
-  state.similar = null; state.page = 1; state.filters = [];
+  state.similar = null; state.page = 1; state.filters = []; state.q = ""; $("#q").value = "";
   $("#photo-thumb").src = state.photoUrl;
-  $("#photo-name").textContent = file.name ? ` · ${file.name}` : "";
+  $("#photo-name").textContent = file.name || "";
   run();
 }
 
@@ -186,7 +196,9 @@ function wire() {
   $("#photo-clear").addEventListener("click", () => { state.photo = null; state.page = 1; run(); });
   $("#clear-filters").addEventListener("click", clearFilters);
   $("#open-filters").addEventListener("click", () => document.body.classList.add("filters-open"));
-  $("#close-filters").addEventListener("click", () => document.body.classList.remove("filters-open"));
+  const closeFilters = () => document.body.classList.remove("filters-open");
+  $("#close-filters").addEventListener("click", closeFilters);
+  $("#scrim").addEventListener("click", closeFilters);
   $("#detail-close").addEventListener("click", () => $("#detail").close());
   $("#price-form").addEventListener("submit", (e) => {
     e.preventDefault();

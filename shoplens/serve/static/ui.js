@@ -8,8 +8,23 @@ const el = (tag, cls, text) => {
   if (text !== undefined && text !== null) n.textContent = text;
   return n;
 };
+// Icons are constant markup (never catalogue data), so innerHTML is safe here.
+const ICONS = {
+  search: '<circle cx="11" cy="11" r="6.5"/><path d="M16 16l4.5 4.5"/>',
+  camera: '<path d="M4 8h3l2-3h6l2 3h3a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V9a1 1 0 0 1 1-1z"/><circle cx="12" cy="13.5" r="3.5"/>',
+  alert: '<path d="M12 3l10 18H2z"/><path d="M12 10v5M12 18v.5"/>',
+  clock: '<circle cx="12" cy="12" r="9"/><path d="M12 7v5l3 2"/>',
+};
+function icon(name, cls = "status-icon") {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", cls);
+  svg.innerHTML = ICONS[name];
+  return svg;
+}
 const currency = document.body.dataset.currency || "";
-const money = currency ? new Intl.NumberFormat(undefined, { style: "currency", currency }) : null;
+const money = currency ? new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "currency", currency }) : null;
 export function formatPrice(p) {
   if (p === null || p === undefined) return "";
   return money ? money.format(p) : p.toFixed(2);
@@ -113,13 +128,23 @@ export function renderFacets(facets, active, onToggle) {
     }
     return sec;
   }));
+  if (!groups.length) box.append(el("p", "facets-empty", "No filters for these results."));
   $("#clear-filters").hidden = !active.length;
+}
+
+const OPS = [[/^=\s*/, ": "], [/^in \[(.*)\]$/, ": $1"], [/^not in \[(.*)\]$/, " not $1"], [/^!=\s*/, " ≠ "],
+             [/^>=\s*/, " ≥ "], [/^<=\s*/, " ≤ "], [/^>\s*/, " > "], [/^<\s*/, " < "]];
+function filterLabel(f) {
+  const m = f.match(/^\s*([\w.\-]+)\s*(.*)$/);
+  if (!m) return f;
+  const op = OPS.find(([re]) => re.test(m[2]));
+  return pretty(m[1]) + (op ? m[2].replace(op[0], op[1]) : ` ${m[2]}`);
 }
 
 export function renderChips(state, onRemove, onClear) {
   const chips = $("#chips");
   chips.replaceChildren(...state.filters.map((f) => {
-    const chip = el("button", "chip", f.replace(/=/, ": ").replace(/ in \[/, ": ").replace(/\]$/, ""));
+    const chip = el("button", "chip", filterLabel(f));
     chip.type = "button";
     chip.title = `Remove filter ${f}`;
     chip.append(el("span", "chip-x", "✕"));
@@ -166,18 +191,18 @@ export function renderStatus(kind, message, onRetry, extra = {}) {
   if (!kind) return;
   if (kind !== "landing") { $("#grid").replaceChildren(); $("#pager").replaceChildren(); }
   if (kind === "empty") {
-    box.append(el("div", "status-icon", "🔍"), el("h2", null, message || "No products match your search"),
+    box.append(icon("search"), el("h2", null, message || "No products match your search"),
       el("p", null, "Check the spelling, try fewer or more general words, remove a filter, or search with a photo."));
   } else if (kind === "error" || kind === "busy") {
-    box.append(el("div", "status-icon", kind === "busy" ? "⏳" : "⚠️"),
+    box.append(icon(kind === "busy" ? "clock" : "alert"),
       el("h2", null, kind === "busy" ? "Just a moment" : "Something went wrong"), el("p", null, message));
     if (onRetry) {
-      const b = el("button", "primary-btn", "Try again");
+      const b = el("button", "primary-btn", extra.retryLabel || "Try again");
       b.type = "button"; b.addEventListener("click", onRetry); box.append(b);
     }
   } else if (kind === "landing") {
     const drop = el("div", "dropzone");
-    drop.append(el("div", "dropzone-icon", "📷"), el("h2", null, "Search with a photo"),
+    drop.append(icon("camera"), el("h2", null, "Search with a photo"),
       el("p", null, "Drag a photo here, paste one, or"));
     const pick = el("button", "primary-btn", "Choose a photo");
     pick.type = "button"; pick.addEventListener("click", extra.onPick); drop.append(pick);
