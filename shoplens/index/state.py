@@ -78,10 +78,22 @@ class IndexState:
         return self._derived["product_colour"]
 
     @property
+    def shared_space(self) -> bool:
+        """True when text and image vectors come from one joint model (a CLIP text and image tower
+        on the same weights): then no learned alignment is needed to cross modalities."""
+        t, i = self.text_model, self.image_model
+        return t.startswith("clip-text:") and i.startswith("clip-image-") and t.split(":", 1)[1] == i.split(":", 1)[1]
+
+    @property
     def image_in_text(self) -> np.ndarray | None:
         """N × d_text: each product's photos projected into the text space (zero rows without photos)."""
         head = self.align is not None and self.align.text_image is not None
         if not head:
+            if self.shared_space:  # CLIP-like encoders: photos already live in the text space
+                proj = np.zeros_like(np.asarray(self.text_vectors))
+                targets = self.has_image & ~self.has_text
+                proj[targets] = self.product_image_vectors[targets]
+                return proj
             if self.tag_vectors is None or not self.tag_vectors.any():
                 return None
             return np.asarray(self.tag_vectors)  # the zero-shot bridge, before any head is trained

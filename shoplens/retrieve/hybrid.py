@@ -129,7 +129,9 @@ class HybridRetriever:
             runs["image"] = st.image_index.search(photo.vector, depth, allowed)
             if st.photo_index is not None and st.align is not None and st.align.photo is not None:
                 runs["photo"] = st.photo_index.search(st.align.photo.apply(photo.vector), depth, allowed)
-            if st.align is not None and st.align.text_image is not None and not q.text:
+            if st.shared_space and not q.text:
+                runs["xmodal"] = st.text_only_index.search(photo.vector, depth, allowed)
+            elif st.align is not None and st.align.text_image is not None and not q.text:
                 # The photo reaches text-only listings through the text–image head.
                 colour = photo.colour[None, :] if photo.colour is not None else None
                 x = st.align.image_inputs(photo.vector[None, :], colour)

@@ -237,3 +237,28 @@ def test_e5_encoder_query_and_passage() -> None:
     assert not np.allclose(pp, p, atol=1e-3)  # the prefix changes every vector
     with pytest.raises(ConfigError):
         E5TextEncoder(kind="document")  # type: ignore[arg-type]
+
+
+def test_clip_encoders_in_the_engine_cross_modalities_without_alignment(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    """--text-encoder clip:PATH --image-encoder clip:PATH: one space, so a text query reaches a
+    photo-only product and a photo reaches a text-only one with no alignment trained."""
+    import csv
+
+    from shoplens import Config, Engine
+
+    for name, rgb in (("a", (200, 20, 20)), ("b", (20, 20, 200))):
+        Image.new("RGB", (40, 40), rgb).save(tmp_path / f"{name}.png")
+    cat = tmp_path / "cat.csv"
+    with cat.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "title", "image"])
+        w.writerows([["t1", "red dress", ""], ["p1", "", "a.png"], ["both", "dress", "b.png"]])
+    spec = f"clip:{tiny_clip_dir}"
+    cfg = Config().replace(encode={"text_encoder": spec, "image_encoder": spec, "progress": False}, align={"enabled": False})
+    engine = Engine(tmp_path / "idx", cfg)
+    engine.add_catalog(cat)
+    assert engine.state.shared_space and engine.state.align is None
+    hits = {h.id: h for h in engine.search("red dress", k=3).hits}
+    assert "p1" in hits and "xmodal" in hits["p1"].signals
+    photo_hits = {h.id: h for h in engine.search(image=str(tmp_path / "a.png"), k=3).hits}
+    assert "t1" in photo_hits and "xmodal" in photo_hits["t1"].signals
