@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import AlignConfig
-from .align import AlignModel, fit_ridge, train_photo, train_text_image
+from .align import AlignModel, fit_ridge, train_photo, train_text_image, tune_bridge_weights
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ def prepare_alignment(
         previous.photo if previous else None,
         cfg.colour_weight,
         dict(previous.reports) if previous else {},
+        previous.ridge if previous else None,
+        previous.weights if previous else (1.0, 1.0, 1.0),
     )
     pairs = np.flatnonzero(has_text & has_image)
     prev_pairs = int(model.reports.get("text_image", {}).get("pairs", 0))
@@ -58,6 +60,9 @@ def prepare_alignment(
         head, report = train_text_image(x.astype(np.float32), np.asarray(text_vectors)[pairs], cfg, progress)
         model.text_image, model.colour_weight = head, cfg.colour_weight
         model.ridge = fit_ridge(x.astype(np.float32), np.asarray(text_vectors)[pairs])
+        model.weights, model.reports["bridge_mix"] = tune_bridge_weights(
+            head, x.astype(np.float32), np.asarray(text_vectors)[pairs], product_image[pairs], cfg
+        )
         model.reports["text_image"] = report
     elif len(pairs) < cfg.min_pairs and model.text_image is None:
         log.info("text–image alignment not trained: %d text+photo products (< %d)", len(pairs), cfg.min_pairs)

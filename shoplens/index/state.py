@@ -113,9 +113,10 @@ class IndexState:
             proj[targets] = self.align.project(x)
             # Third bridge: borrow the text vectors of the most similar-looking products with text.
             gallery = np.flatnonzero(self.has_image & self.has_text)
-            if len(gallery):
+            w_knn = self.align.weights[2]
+            if len(gallery) and w_knn > 0:
                 knn = knn_transfer(pim[targets], pim[gallery], np.asarray(self.text_vectors)[gallery])
-                proj[targets] = l2_normalize(proj[targets] + knn)
+                proj[targets] = l2_normalize(proj[targets] + w_knn * knn)
                 w = self.config.align.tags_weight_with_head
                 if w > 0 and self.tag_vectors is not None:
                     proj[targets] = l2_normalize(proj[targets] + w * np.asarray(self.tag_vectors)[targets])
