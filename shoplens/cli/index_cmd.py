@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--append", action="store_true", help="keep products that are not in this catalogue")
     p.add_argument("--report", type=Path, help="write the ingest report (skipped rows) as JSON here")
     p.add_argument("--align", type=Path, metavar="MODEL_DIR", help="use a model trained by `shoplens align`")
+    p.add_argument(
+        "--ray", metavar="ADDRESS", help="encode on a Ray cluster first (auto, HOST:PORT, ray://HOST:10001, local)"
+    )
     add_config_flags(p)
     p.set_defaults(func=run_index)
 
@@ -71,6 +74,10 @@ def _print_report(report: IngestReport, path: Path | None) -> None:
 def run_index(args: argparse.Namespace) -> int:
     cfg = build_config(args)
     out: Path = args.out
+    if args.ray:  # the cluster fills the embedding cache; the build below then encodes nothing
+        from ..scale.ray_encode import encode_catalog
+
+        print(f"ray: {encode_catalog(args.catalog, cfg, args.ray, parse_mapping(args.map))}")
     engine = Engine.open(out, cfg) if (out / CURRENT).is_file() else Engine(out, cfg)
     if args.align is not None:
         if not (args.align / "align.json").is_file():
