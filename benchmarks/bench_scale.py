@@ -272,13 +272,21 @@ def markdown(result: dict[str, Any]) -> str:
         for r in e["rows"]:
             lines.append(f"| {int(n):,} | {r['name']} | {r['build_s']} | {r['recall@10']} | {r['bytes_per_product']:,} | "
                          f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['qps']} | {r['qps_2_threads']} |")
+    lines += ["", "Filtered search, k=200 (the engine's depth), recall@10 against exact search of what passes:", "",
+              "| N | index | share passing | recall@10 | p50 ms | p95 ms |", "|---:|---|---:|---:|---:|---:|"]
     for n, e in result["sizes"].items():
         for f in e.get("filters", []):
-            lines.append(f"\nfilter N={int(n):,} {f['index']} {f['share']:.0%} pass: recall@10 {f['recall@10']}, "
-                         f"p50 {f['p50_ms']} ms, p95 {f['p95_ms']} ms (k=200)")
+            lines.append(f"| {int(n):,} | {f['index']} | {f['share']:.0%} | {f['recall@10']} | {f['p50_ms']} | {f['p95_ms']} |")
+    lines += ["", "Recall/latency curves (k=10, 1 thread) used to choose efSearch and nprobe:", "",
+              "| N | index | parameter → recall@10 / p50 |", "|---:|---|---|"]
+    for n, e in result["sizes"].items():
         for name, pts in e.get("curves", {}).items():
-            lines.append(f"\ncurve N={int(n):,} {name}: " + ", ".join(
-                f"{list(p.values())[0]}→{p['recall@10']}/{p['p50_ms']}ms" for p in pts))
+            cells = ", ".join(f"{list(p.values())[0]} → {p['recall@10']} / {p['p50_ms']} ms" for p in pts)
+            lines.append(f"| {int(n):,} | {name} ({list(pts[0])[0]}) | {cells} |")
+    lines.append("")
+    for n, e in result["sizes"].items():
+        note = f" {e['note']}." if e.get("note") else ""
+        lines.append(f"N={int(n):,}: {e['synthetic']:,} synthetic vectors, section wall time {e['wall_s']} s.{note}")
     return "\n".join(lines) + "\n"
 
 
