@@ -10,7 +10,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ShoplensError
-from ..retrieve.fusion import reciprocal_rank_fusion
 from ..types import Query
 from .ltr import TrainingSet
 
@@ -45,15 +44,7 @@ def build_training_set(
             # are usually in the catalogue's words; this teaches the ranker what to trust otherwise.
             variants.append(({k: v for k, v in runs.items() if k != "bm25"}, 0.0, False))
         for var_runs, coverage, lexical in variants:
-            var_runs = dict(var_runs)
-            weights = dict(engine.config.retrieve.weights)
-            if "bm25" in var_runs and engine.config.retrieve.adaptive_bm25:
-                weights["bm25"] = weights.get("bm25", 1.0) * coverage
-            bridge = var_runs.pop("xmodal", None)
-            fused = reciprocal_rank_fusion(var_runs, weights, engine.config.retrieve.rrf_k)
-            if bridge:
-                fused = retriever._merge_bridge(fused, bridge, var_runs, weights, vq)
-                var_runs["xmodal"] = bridge
+            fused = retriever.fuse(var_runs, vq, coverage)
             ctx = reranker.context(st, vq, retriever.text_vector if vq.text else None, coverage, lexical)
             rows, x = reranker.features(st, fused, var_runs, ctx)
             if len(rows) < 2:

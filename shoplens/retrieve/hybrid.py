@@ -144,17 +144,8 @@ class HybridRetriever:
         timings: dict[str, float] = {}
         allowed = self.filter_mask(q.filters)
         runs = self.candidates(q, allowed, timings)
-        weights = dict(self.cfg.weights)
-        if "bm25" in runs and self.cfg.adaptive_bm25:
-            # Words the catalogue never uses (paraphrases, another language) make BM25 unreliable:
-            # scale its vote by the share of query words found in the catalogue's vocabulary.
-            weights["bm25"] = weights.get("bm25", 1.0) * self.coverage
         t0 = time.perf_counter()
-        bridge = runs.pop("xmodal", None)
-        fused = reciprocal_rank_fusion(runs, weights, self.cfg.rrf_k)
-        if bridge:
-            fused = self._merge_bridge(fused, bridge, runs, weights, q)
-            runs["xmodal"] = bridge
+        fused = self.fuse(runs, q, self.coverage)
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1e3
         features: dict[int, np.ndarray] = {}
         understood = None
@@ -170,6 +161,24 @@ class HybridRetriever:
                 info["price"] = {"min": understood.price_min, "max": understood.price_max}
             result = SearchResult(result.hits, result.total, result.facets, result.timings_ms, info)
         return result
+
+    def fuse(
+        self, runs: dict[str, list[tuple[int, float]]], q: Query, coverage: float
+    ) -> list[tuple[int, float, dict[str, int]]]:
+        """Weighted RRF of the direct runs, then the bridged (missing-modality) run interleaved.
+
+        Shared by search and by ranker training, so the ranker learns on the order it re-ranks."""
+        weights = dict(self.cfg.weights)
+        if "bm25" in runs and self.cfg.adaptive_bm25:
+            # Words the catalogue never uses (paraphrases, another language) make BM25 unreliable:
+            # scale its vote by the share of query words found in the catalogue's vocabulary.
+            weights["bm25"] = weights.get("bm25", 1.0) * coverage
+        direct = {name: run for name, run in runs.items() if name != "xmodal"}
+        fused = reciprocal_rank_fusion(direct, weights, self.cfg.rrf_k)
+        bridge = runs.get("xmodal")
+        if bridge:
+            fused = self._merge_bridge(fused, bridge, direct, weights, q)
+        return fused
 
     def _merge_bridge(
         self,
@@ -237,7 +246,7 @@ class HybridRetriever:
         row = st.id_to_row[product_id]
         scores = fused_similarity(st, row, self.cfg_fuse_weights())
         scores[row] = -np.inf
-        allowed = filter_mask(st.products, [parse_filter(f) for f in filters])
+        allowed = self.filter_mask(filters)
         if allowed is not None:
             scores = np.where(allowed, scores, -np.inf)
         n = int(np.isfinite(scores).sum())
