@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ class LexicalIndex:
             Path(path).mkdir(parents=True, exist_ok=True)
             self._index = tantivy.Index(schema, path=str(path), reuse=True)
         self._tantivy = tantivy
+        # Word → how many products' names contain it. A generation's index is fixed once built, so
+        # counts are kept until the next write (counting a common word scans its postings: ~ms at 1M).
+        self._vocab: dict[str, int] = {}
+        self._vocab_lock = threading.Lock()
 
     def upsert(
         self, products: Iterable[Product], delete_ids: Sequence[str] = (), derived: dict[str, str] | None = None
@@ -81,6 +86,8 @@ class LexicalIndex:
             writer.rollback()
             raise
         self._index.reload()
+        with self._vocab_lock:
+            self._vocab = {}
 
     def search(self, terms: Sequence[tuple[str, float]], k: int) -> list[tuple[str, float]]:
         """BM25 top-k for weighted query words (already segmented): ``[(product id, score)]``."""
@@ -101,11 +108,19 @@ class LexicalIndex:
         return [(searcher.doc(addr)["pid"][0], float(score)) for score, addr in result.hits]
 
     def vocabulary_probe(self, word: str) -> int:
-        """How many products contain this (segmented) word in their name text."""
+        """How many products contain this (segmented) word in their name text (kept per word)."""
+        got = self._vocab.get(word)
+        if got is not None:
+            return got
         searcher = self._index.searcher()
         q = self._index.parse_query(re.sub(r"[^\w]", " ", word) or "_", ["name"])
         result: Any = searcher.search(q, 1, count=True)
-        return int(result.count or 0)
+        got = int(result.count or 0)
+        with self._vocab_lock:
+            if len(self._vocab) >= 100_000:  # bounded: shoppers type an open-ended vocabulary
+                self._vocab.clear()
+            self._vocab[word] = got
+        return got
 
     def num_docs(self) -> int:
         return int(self._index.searcher().num_docs)

@@ -128,15 +128,18 @@ def index_bytes(index: Any) -> int:
     return int(faiss.serialize_index(index).nbytes)
 
 
-def search_params(index: Any, ef: int, nprobe: int, allowed_rows: np.ndarray | None = None) -> Any:
+def search_params(
+    index: Any, ef: int, nprobe: int, allowed_rows: np.ndarray | None = None, packed: np.ndarray | None = None
+) -> Any:
     """Per-query search parameters (HNSW ``efSearch``, IVF ``nprobe``), filtered during the
-    traversal to ``allowed_rows`` (a boolean mask over the index's rows) when given."""
+    traversal to ``allowed_rows`` (a boolean mask over the index's rows) when given; ``packed`` is
+    that mask already packed (``np.packbits(allowed_rows, bitorder="little")``), to reuse it."""
     import faiss
 
     kw: dict[str, Any] = {}
     keep: tuple[Any, ...] = ()
     if allowed_rows is not None:
-        bits = np.packbits(np.asarray(allowed_rows, bool), bitorder="little")
+        bits = packed if packed is not None else np.packbits(np.asarray(allowed_rows, bool), bitorder="little")
         sel = faiss.IDSelectorBitmap(len(allowed_rows), faiss.swig_ptr(bits))
         kw["sel"], keep = sel, (bits, sel)
     if hasattr(index, "hnsw"):
@@ -163,13 +166,22 @@ def rerank(full: np.ndarray, q: np.ndarray, rows: np.ndarray) -> tuple[np.ndarra
     # Reading the candidates in row order touches each page of a memory-mapped matrix once.
     order = np.argsort(rows, kind="stable")
     sims = np.empty(len(rows), np.float32)
-    sims[order] = np.asarray(full[rows[order]], np.float32) @ np.asarray(q, np.float32)
+    # einsum, not BLAS: a few hundred rows are too little work for BLAS threads, whose hand-offs
+    # dominate (and stall under load) when queries run concurrently.
+    cand = np.asarray(full[rows[order]], np.float32)
+    sims[order] = np.einsum("ij,j->i", cand, np.asarray(q, np.float32))
     best = np.argsort(-sims, kind="stable")
     return rows[best], sims[best]
 
 
 def search(
-    index: Any, full: np.ndarray | None, q: np.ndarray, k: int, cfg: IndexConfig, allowed_rows: np.ndarray | None = None
+    index: Any,
+    full: np.ndarray | None,
+    q: np.ndarray,
+    k: int,
+    cfg: IndexConfig,
+    allowed_rows: np.ndarray | None = None,
+    packed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k ``(rows, cosines)`` from a compact index; quantised scores are re-ranked with ``full``.
 
@@ -181,7 +193,7 @@ def search(
     fetch = min(fetch, int(index.ntotal))
     if fetch <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    params = search_params(index, max(cfg.hnsw_ef_search, fetch), cfg.ivf_nprobe, allowed_rows)
+    params = search_params(index, max(cfg.hnsw_ef_search, fetch), cfg.ivf_nprobe, allowed_rows, packed)
     sims, rows = index.search(np.asarray(q, np.float32).reshape(1, -1), fetch, params=params)
     rows, sims = rows[0], sims[0]
     if exact or full is None:

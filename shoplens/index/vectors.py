@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,28 @@ log = logging.getLogger(__name__)
 # Compact/IVF indexes filter during the traversal; below this many passing vectors exact search of
 # just those is as fast and never misses one (measured: 20k random rows of 1M cost ~15-25 ms).
 EXACT_FILTERED_MAX = 5_000
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run faiss on this thread only for one query (restored afterwards).
+
+    One query is too little work to share: faiss's OpenMP teams (e.g. a scalar-quantizer scan)
+    cost more than they save, and several concurrent queries each spawning a team oversubscribe
+    the cores. OpenMP's thread count is a per-thread setting, so builds running on other threads
+    (or on this one later) keep every core.
+    """
+    import faiss
+
+    before = faiss.omp_get_max_threads()
+    if before == 1:
+        yield
+        return
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 class VectorIndex:
@@ -41,6 +65,11 @@ class VectorIndex:
         starts = np.flatnonzero(np.r_[True, np.diff(sorted_owners) > 0]) if len(order) else np.zeros(0, np.int64)
         self._order, self._starts = order, starts
         self._group_owner = sorted_owners[starts] if len(order) else np.zeros(0, np.int64)
+        # One vector per product, in product order: a product mask is already a row mask.
+        self._identity = self._unique and len(self.owners) == n_products and bool(
+            np.array_equal(self.owners, np.arange(n_products))
+        )
+        self._masks: dict[int, _RowMask] = {}
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -100,9 +129,10 @@ class VectorIndex:
         """Top-k ``(product row, cosine)``; ``allowed`` is a boolean mask over products (filters)."""
         if len(self) == 0 or k <= 0:
             return []
-        subset = np.flatnonzero(allowed[self.owners]) if allowed is not None and allowed.mean() < 0.25 else None
-        if self.uses_ann and (allowed is None or self._filter_in_ann(allowed, subset)):
-            return self._search_ann(q, k, allowed)
+        rm = self._row_mask(allowed) if allowed is not None else None
+        subset = rm.subset if rm is not None else None
+        if self.uses_ann and (rm is None or self._filter_in_ann(rm.share, subset)):
+            return self._search_ann(q, k, allowed, rm)
         if allowed is None and self.cfg.vector_dtype != "float32":
             return self._search_codes(q, k)
         if subset is not None:  # a selective filter reads only the allowed vectors
@@ -117,14 +147,31 @@ class VectorIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(r), float(scores[r])) for r in top]
 
-    def _filter_in_ann(self, allowed: np.ndarray, subset: np.ndarray | None) -> bool:
+    def _row_mask(self, allowed: np.ndarray) -> _RowMask:
+        """What a product mask means for this index's rows, derived once per mask object.
+
+        The engine caches a mask per distinct filter, so a repeated filter costs no O(N) passes
+        (share, row gather, bitmap packing: ~5 ms at 1M) after its first query."""
+        got = self._masks.get(id(allowed))
+        if got is not None and got.allowed is allowed:
+            return got
+        share = float(allowed.mean()) if len(allowed) else 0.0
+        rows = allowed if self._identity else allowed[self.owners]
+        subset = np.flatnonzero(rows) if share < 0.25 else None
+        got = _RowMask(allowed, share, rows, subset)
+        if len(self._masks) >= 64:
+            self._masks.pop(next(iter(self._masks)), None)
+        self._masks[id(allowed)] = got
+        return got
+
+    def _filter_in_ann(self, share: float, subset: np.ndarray | None) -> bool:
         """Whether a filtered query goes to the ANN index rather than exact search of what passes.
 
         The float32 HNSW path over-fetches by 1/share, so it goes exact below 5 % of products; the
         compact and IVF paths filter inside the traversal and go exact only for few vectors.
         """
         if not self.compact:
-            return bool(allowed.mean() > 0.05)
+            return share > 0.05
         return subset is None or len(subset) > EXACT_FILTERED_MAX
 
     def _search_subset(self, q: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
@@ -142,34 +189,56 @@ class VectorIndex:
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(int(owners[i]), float(sims[i])) for i in top]
 
-    def _search_ann(self, q: np.ndarray, k: int, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+    def _search_ann(
+        self, q: np.ndarray, k: int, allowed: np.ndarray | None, rm: _RowMask | None = None
+    ) -> list[tuple[int, float]]:
+        index = self._ann_index()
+        if allowed is not None and rm is None:
+            rm = self._row_mask(allowed)
+        with one_thread():
+            return self._search_ann_1t(index, q, k, allowed, rm)
+
+    def _search_ann_1t(
+        self, index: Any, q: np.ndarray, k: int, allowed: np.ndarray | None, rm: _RowMask | None
+    ) -> list[tuple[int, float]]:
         import faiss
 
-        index = self._ann_index()
         fetch = base = min(k * max(2, len(self) // max(self.n_products, 1) + 1), len(self))
-        if allowed is not None:
-            fetch = int(fetch / max(float(allowed.mean()), 0.05))
+        if rm is not None:
+            fetch = int(fetch / max(rm.share, 0.05))
         fetch = min(fetch, len(self))
         if self.compact:  # filtered inside the traversal, quantised scores re-ranked in float32
             from .quantize import search as compact_search
 
-            mask = None if allowed is None else allowed[self.owners]
-            found_rows, found_sims = compact_search(index, self.vectors, q, base, self.cfg, mask)
+            mask = None if rm is None else rm.rows
+            found_rows, found_sims = compact_search(
+                index, self.vectors, q, base, self.cfg, mask, rm.packed() if rm is not None else None
+            )
             sims, rows = found_sims[None, :], found_rows[None, :]
         else:
             ef = max(self.cfg.hnsw_ef_search, fetch)
             params = faiss.SearchParametersHNSW(efSearch=ef)  # type: ignore[attr-defined]
-            sims, rows = index.search(q.reshape(1, -1).astype(np.float32), fetch, params=params)  # type: ignore[attr-defined]
-        best: dict[int, float] = {}
-        for s, r in zip(sims[0], rows[0], strict=True):
-            if r < 0:
-                continue
-            owner = int(self.owners[r])
-            if allowed is not None and not allowed[owner]:
-                continue
-            if owner not in best or s > best[owner]:
-                best[owner] = float(s)
-        return sorted(best.items(), key=lambda x: -x[1])[:k]
+            sims, rows = index.search(q.reshape(1, -1).astype(np.float32), fetch, params=params)
+        return self._best_per_owner(rows[0], sims[0], k, allowed)
+
+    def _best_per_owner(
+        self, rows: np.ndarray, sims: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Candidate vector rows → top-k ``(product row, best cosine)``, allowed products only."""
+        rows = np.asarray(rows, np.int64)
+        sims = np.asarray(sims, np.float32)
+        keep = rows >= 0
+        rows, sims = rows[keep], sims[keep]
+        owners = self.owners[rows]
+        if allowed is not None:
+            ok = allowed[owners]
+            owners, sims = owners[ok], sims[ok]
+        order = np.argsort(-sims, kind="stable")  # ties keep the index's order
+        owners, sims = owners[order], sims[order]
+        if not self._unique and len(owners):  # a product's first (best) vector stands for it
+            first = np.sort(np.unique(owners, return_index=True)[1])
+            owners, sims = owners[first], sims[first]
+        return [(int(owners[i]), float(sims[i])) for i in range(min(k, len(owners)))]
 
     def _search_codes(self, q: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Exact-size search over compact codes (a scan), the top candidates re-ranked in float32."""
@@ -178,10 +247,22 @@ class VectorIndex:
 
             self._codes = CompactVectors.build(self.vectors, self.cfg)
         fetch = min(k * max(2, len(self) // max(self.n_products, 1) + 1), len(self))
-        rows, sims = self._codes.search(q, fetch)
-        best: dict[int, float] = {}
-        for s, r in zip(sims, rows, strict=True):
-            owner = int(self.owners[r])
-            if owner not in best or s > best[owner]:
-                best[owner] = float(s)
-        return sorted(best.items(), key=lambda x: -x[1])[:k]
+        with one_thread():
+            rows, sims = self._codes.search(q, fetch)
+        return self._best_per_owner(rows, sims, k)
+
+
+class _RowMask:
+    """A product mask (``allowed``) as seen by one index: share passing, row mask, selective subset,
+    and the packed bitmap faiss filters with (packed on first use)."""
+
+    __slots__ = ("allowed", "share", "rows", "subset", "_bits")
+
+    def __init__(self, allowed: np.ndarray, share: float, rows: np.ndarray, subset: np.ndarray | None) -> None:
+        self.allowed, self.share, self.rows, self.subset = allowed, share, rows, subset
+        self._bits: np.ndarray | None = None
+
+    def packed(self) -> np.ndarray:
+        if self._bits is None:
+            self._bits = np.packbits(np.asarray(self.rows, bool), bitorder="little")
+        return self._bits

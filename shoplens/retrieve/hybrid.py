@@ -86,7 +86,7 @@ class HybridRetriever:
         cache: dict[tuple[str, ...], np.ndarray] = self.state._derived.setdefault("filter_masks", {})
         mask = cache.get(key)
         if mask is None:
-            mask = filter_mask(self.state.products, [parse_filter(f) for f in filters])
+            mask = filter_mask(self.state.products, [parse_filter(f) for f in filters], self.state.columns)
             assert mask is not None
             if len(cache) >= 256:
                 cache.pop(next(iter(cache)))
