@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -27,6 +29,25 @@ def packaged_model_path() -> Path:
     return path
 
 
+def custom_ops_library() -> str:
+    """Path of onnxruntime-extensions' compiled custom-op library (the in-graph tokeniser).
+
+    Found beside the package without importing it: ``import onnxruntime_extensions`` pulls in
+    transformers when that is installed (seconds on every start); the library needs none of it.
+    """
+    spec = importlib.util.find_spec("onnxruntime_extensions")  # a top-level lookup imports nothing
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            candidate = Path(folder) / f"_extensions_pydll{suffix}"
+            if candidate.is_file():
+                return str(candidate)
+    try:
+        from onnxruntime_extensions import get_library_path
+    except ImportError as e:
+        raise MissingDependencyError("onnxruntime-extensions", "default", "the text encoder") from e
+    return str(get_library_path())
+
+
 class USEOnnxTextEncoder:
     """Tokeniser inside the graph: the input is a batch of raw strings."""
 
@@ -35,15 +56,17 @@ class USEOnnxTextEncoder:
     def __init__(self, model_path: str | Path | None = None, threads: int = 0) -> None:
         try:
             import onnxruntime as ort
-            from onnxruntime_extensions import get_library_path
         except ImportError as e:
-            raise MissingDependencyError("onnxruntime-extensions", "default", "the text encoder") from e
+            raise MissingDependencyError("onnxruntime", "default", "the text encoder") from e
         path = Path(model_path) if model_path else packaged_model_path()
         opts = ort.SessionOptions()
-        opts.register_custom_ops_library(get_library_path())
+        opts.register_custom_ops_library(custom_ops_library())
         # One thread by default: a query is one short string (threads cost more than they save,
         # and a server runs several queries at once); batch encoding gains little from more.
         n = threads or 1
+        # Batch pipelines (encode/batch.py) run one call per ``batch_threads`` cores at once: the
+        # session accepts concurrent calls, and single-threaded calls keep every core busy.
+        self.batch_threads = n
         opts.intra_op_num_threads = n
         opts.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -57,11 +58,17 @@ def prepare_alignment(
     if len(pairs) >= cfg.min_pairs and (model.text_image is None or len(pairs) >= prev_pairs * (1 + cfg.retrain_growth)):
         colour = product_colour[pairs] if product_colour is not None and len(product_colour) else None
         x = np.hstack([product_image[pairs], cfg.colour_weight * colour]) if colour is not None else product_image[pairs]
+        t0 = time.perf_counter()
         head, report = train_text_image(x.astype(np.float32), np.asarray(text_vectors)[pairs], cfg, progress)
+        t1 = time.perf_counter()
         model.text_image, model.colour_weight = head, cfg.colour_weight
         model.ridge = fit_ridge(x.astype(np.float32), np.asarray(text_vectors)[pairs])
+        t2 = time.perf_counter()
         model.weights, model.reports["bridge_mix"] = tune_bridge_weights(
             head, x.astype(np.float32), np.asarray(text_vectors)[pairs], product_image[pairs], cfg
+        )
+        log.info(
+            "text–image bridges (s): head=%.2f ridge=%.2f tune=%.2f", t1 - t0, t2 - t1, time.perf_counter() - t2
         )
         model.reports["text_image"] = report
     elif len(pairs) < cfg.min_pairs and model.text_image is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,20 @@ class BuildResult:
     updated: int = 0
     skipped: list[SkippedRow] = field(default_factory=list)
     warnings: list[SkippedRow] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each build stage
+
+
+class StageClock:
+    """Wall time of consecutive stages, logged together at the end of a build."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _tags(
@@ -120,6 +135,7 @@ def build_generation(
     cfg = engine.config
     skipped = list(skipped)
     warnings: list[SkippedRow] = []
+    clock = StageClock()
 
     # 1. Photos first: a row whose main photo cannot be decoded is skipped as a whole.
     refs: list[str] = []
@@ -154,6 +170,7 @@ def build_generation(
         if photos != p.images:
             p = Product(p.id, p.title, p.description, p.reviews, photos, p.price, p.category, p.brand, p.attributes)
         new_products.append(p)
+    clock.lap("photos")
 
     # 2. Text of the new products.
     mode = cfg.encode.dense_text
@@ -167,6 +184,7 @@ def build_generation(
         new_text[text_rows] = engine._encode_text_batch([texts[n] for n in text_rows])
     new_has_text = np.zeros(len(new_products), bool)
     new_has_text[text_rows] = True
+    clock.lap("text")
 
     # 3. Merge with the kept part of the old state.
     upsert_ids = {p.id for p in new_products}
@@ -203,6 +221,7 @@ def build_generation(
     new_img = np.asarray(add_img, np.float32).reshape(len(add_img), idim)  # (0, 0) for a text-only catalogue
     image_vectors = np.vstack([old_img.reshape(len(old_img), idim), new_img]).astype(np.float32)
     image_owner = np.concatenate([old_owner, np.asarray(add_owner, np.int64)])
+    clock.lap("merge")
 
     # 4. Write the new generation: lexical index copied by hard links and updated in place.
     scratch, final = atomic.new_generation_dir(engine.path)
@@ -210,9 +229,12 @@ def build_generation(
         if old is not None and old.path is not None and (old.path / "bm25").is_dir():
             atomic.link_tree(old.path / "bm25", scratch / "bm25")
         tag_vectors, tags_of = _tags(engine, old, products, has_text, image_owner, image_aux, base)
+        clock.lap("tags")
         lexical = LexicalIndex(scratch / "bm25")
         lexical.upsert(new_products, sorted(deletes & old_ids), derived=tags_of)
+        clock.lap("lexical")
         align = _alignment(engine, old, products, text_vectors, has_text, image_vectors, image_owner, image_aux)
+        clock.lap("align")
         state = IndexState(
             config=cfg,
             products=products,
@@ -230,10 +252,14 @@ def build_generation(
         )
         state.save(scratch)
         del lexical, state
+        clock.lap("save")
         final = atomic.publish(engine.path, scratch, final, cfg.index.keep_generations)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     added = sum(1 for p in new_products if p.id not in old_ids)
+    loaded = IndexState.load(final)
+    clock.lap("publish")
     log.info("index %s now has %d products (%s)", engine.path, len(products), final.name)
-    return BuildResult(IndexState.load(final), added, len(new_products) - added, skipped, warnings)
+    log.info("build stages (s): %s", ", ".join(f"{k}={v:.2f}" for k, v in clock.seconds.items()))
+    return BuildResult(loaded, added, len(new_products) - added, skipped, warnings, clock.seconds)
