@@ -132,7 +132,9 @@ class Engine:
         """Query understanding, behaviour features and the learned ranker (if one was trained)."""
         if self._reranker is None:
             cfg = self._config.retrieve
-            self._reranker = Reranker(self.path, self._encode_text_batch, cfg.rerank_depth, cfg.history_weight)
+            self._reranker = Reranker(
+                self.path, self._encode_text_batch, cfg.rerank_depth, cfg.history_weight, self.config.encode.resolved_cache_dir()
+            )
         return self._reranker
 
     def retriever(self) -> HybridRetriever:

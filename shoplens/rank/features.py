@@ -37,6 +37,8 @@ FEATURES = (
     "hist_text",
     "hist_image",
     "hist_attr",
+    "hist_pref",
+    "hist_clash",
 )
 
 
@@ -86,7 +88,8 @@ def candidate_features(
     cols["has_text"] = st.has_text[rows].astype(np.float32)
     cols["has_image"] = st.has_image[rows].astype(np.float32)
     cols.update(behaviour.features(rows))
-    cols.update(profile_features(st, ctx.profile, rows))
+    asked = set(ctx.understood.attributes) if ctx.understood is not None else set()
+    cols.update(profile_features(st, ctx.profile, rows, asked))
     return np.column_stack([np.asarray(cols.get(f, np.zeros(n)), np.float32) for f in FEATURES])
 
 

@@ -182,6 +182,8 @@ def train_ranker(data: TrainingSet, folds: int = 3, seed: int = 0) -> Ranker:
         "params": best["params"],
         "cv": cv,
         "queries": len(data.groups),
+        # Personalised training copies: the ranker then weighs history itself (see rerank.py).
+        "history_queries": sum(1 for q in data.qids if "#history" in q),
         "candidates": int(len(data.y)),
         "seconds": round(time.perf_counter() - t0, 1),
     }

@@ -42,10 +42,47 @@ def build_profile(st: IndexState, history: Sequence[str]) -> Profile | None:
     return Profile(text, image, {k: v / total for k, v in counts.items()}, len(rows))
 
 
-def profile_features(st: IndexState, profile: Profile | None, rows: np.ndarray) -> dict[str, np.ndarray]:
+CONSISTENT = 0.8  # a field's value is a preference when this share of the history has it
+
+
+def open_preferences(profile: Profile, asked: set[str]) -> dict[str, tuple[str, float]]:
+    """The shopper's consistent values on the fields the query leaves open: the query says "red
+    shoes", the history says "Women" — history decides audience, never colour or type."""
+    best: dict[str, tuple[str, float]] = {}
+    for (name, value), share in profile.prefs.items():
+        if name not in asked and share > best.get(name, ("", 0.0))[1]:
+            best[name] = (value, share)
+    return {f: (v, share) for f, (v, share) in best.items() if share >= CONSISTENT}
+
+
+def preference_match(st: IndexState, profile: Profile | None, asked: set[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per candidate: how many of the shopper's open preferences it has, and how many it contradicts
+    (a different value on the field); a field the product lacks counts as neither."""
+    match = np.zeros(len(rows), np.float32)
+    clash = np.zeros(len(rows), np.float32)
+    if profile is None:
+        return match, clash
+    prefs = open_preferences(profile, asked)
+    if not prefs:
+        return match, clash
+    for i, r in enumerate(rows):
+        items = dict(st.facet_items[int(r)])
+        for f, (v, share) in prefs.items():
+            have = items.get(f)
+            if have == v:
+                match[i] += share
+            elif have is not None:
+                clash[i] += share
+    return match, clash
+
+
+def profile_features(
+    st: IndexState, profile: Profile | None, rows: np.ndarray, asked: set[str] | None = None
+) -> dict[str, np.ndarray]:
     n = len(rows)
     if profile is None:
-        return {"hist_text": np.zeros(n, np.float32), "hist_image": np.zeros(n, np.float32), "hist_attr": np.zeros(n, np.float32)}
+        zero = np.zeros(n, np.float32)
+        return {"hist_text": zero, "hist_image": zero, "hist_attr": zero, "hist_pref": zero, "hist_clash": zero}
     ht = (np.asarray(st.text_vectors)[rows] @ profile.text) if profile.text is not None else np.zeros(n, np.float32)
     pim = st.product_image_vectors
     hi = (pim[rows] @ profile.image) if profile.image is not None else np.zeros(n, np.float32)
@@ -53,4 +90,5 @@ def profile_features(st: IndexState, profile: Profile | None, rows: np.ndarray) 
         [np.mean([profile.prefs.get(item, 0.0) for item in st.facet_items[r]]) if st.facet_items[r] else 0.0 for r in rows],
         np.float32,
     )
-    return {"hist_text": ht.astype(np.float32), "hist_image": hi.astype(np.float32), "hist_attr": ha}
+    pref, clash = preference_match(st, profile, asked or set(), rows)
+    return {"hist_text": ht.astype(np.float32), "hist_image": hi.astype(np.float32), "hist_attr": ha, "hist_pref": pref, "hist_clash": clash}

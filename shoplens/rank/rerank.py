@@ -14,14 +14,14 @@ from ..retrieve.fusion import reciprocal_rank_fusion
 from ..types import Query
 from .behaviour import Behaviour, load_behaviour
 from .features import FEATURES, QueryContext, candidate_features
+from .glossary import Glossary, load_glossary
 from .ltr import RANKER_DIR, Ranker
-from .personal import build_profile
+from .personal import build_profile, preference_match
 from .understand import QueryUnderstanding, Understood
 
 log = logging.getLogger(__name__)
 
 Fused = list[tuple[int, float, dict[str, int]]]
-_HIST = [FEATURES.index(f) for f in ("hist_attr", "hist_text", "hist_image")]
 
 
 @dataclass
@@ -33,28 +33,26 @@ class RerankOutcome:
 
 def preference_scores(st: IndexState, rows: np.ndarray, ctx: QueryContext) -> np.ndarray:
     """How well each candidate fits the shopper's consistent preferences on the fields the query
-    leaves open: the query says "red shoes", the history says "Women" — history decides gender,
-    never colour or type (measured: mixing in history likeness of whole products pulled other
-    product types up and lowered nDCG@10 on the fashion dev queries)."""
-    assert ctx.profile is not None
+    leaves open (measured: mixing in history likeness of whole products pulled other product types
+    up and lowered nDCG@10 on the fashion dev queries)."""
     asked = set(ctx.understood.attributes) if ctx.understood is not None else set()
-    best: dict[str, tuple[str, float]] = {}
-    for (name, value), share in ctx.profile.prefs.items():
-        if name not in asked and share > best.get(name, ("", 0.0))[1]:
-            best[name] = (value, share)
-    consistent = {f: v for f, (v, share) in best.items() if share >= 0.8}
-    out = np.zeros(len(rows), np.float32)
-    for i, r in enumerate(rows):
-        items = dict(st.facet_items[int(r)])
-        out[i] = sum(1.0 for f, v in consistent.items() if items.get(f) == v)
-    return out
+    match, clash = preference_match(st, ctx.profile, asked, rows)
+    return match - clash
 
 
 class Reranker:
     """Holds the ranker, the query-understanding vocabulary and behaviour stats of one index."""
 
-    def __init__(self, index_path: Path, encode: Callable[[list[str]], np.ndarray], depth: int = 100, history_weight: float = 1.0):
+    def __init__(
+        self,
+        index_path: Path,
+        encode: Callable[[list[str]], np.ndarray],
+        depth: int = 100,
+        history_weight: float = 1.0,
+        cache_dir: Path | None = None,
+    ):
         self.index_path = index_path
+        self.cache_dir = cache_dir
         self.encode = encode
         self.depth = depth
         self.history_weight = history_weight
@@ -68,9 +66,13 @@ class Reranker:
     def understanding(self, st: IndexState) -> QueryUnderstanding:
         qu = st._derived.get("understanding")
         if qu is None:
-            qu = QueryUnderstanding(st.products, st.facet_items, self.encode, st.text_vectors, st.has_text)
+            qu = QueryUnderstanding(st.products, st.facet_items, self.encode, st.text_vectors, st.has_text, self.glossary)
             st._derived["understanding"] = qu
         return qu
+
+    def glossary(self) -> Glossary | None:
+        """The Chinese–English dictionary, loaded at the first Chinese query."""
+        return load_glossary(cache_dir=str(self.cache_dir) if self.cache_dir else None)
 
     def behaviour(self, st: IndexState) -> Behaviour:
         if self._behaviour is None or self._behaviour[0] != id(st):
@@ -104,8 +106,9 @@ class Reranker:
         ranks = {d: r for d, _, r in fused[: self.depth]}
         scores = self.ranker.predict(x) if self.ranker is not None else np.array([s for _, s, _ in fused[: self.depth]])
         order = np.argsort(-scores, kind="stable")
-        if ctx.profile is not None:
-            # Personal similarity (attribute preferences + text and image likeness to the history),
+        if ctx.profile is not None and not (self.ranker is not None and self.ranker.meta.get("history_queries")):
+            # A ranker trained on history-augmented queries weighs the history features itself;
+            # otherwise personal similarity (attribute preferences + text and image likeness to the history),
             # fused by rank with the relevance order so that history re-orders, never replaces.
             personal = preference_scores(st, rows, ctx)
             runs_p = {

@@ -10,8 +10,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..errors import ShoplensError
+from ..index.lexical import segment
+from ..index.state import IndexState
 from ..types import Query
 from .ltr import TrainingSet
+from .understand import Understood, stem_words
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -19,16 +22,52 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+HISTORY_SIZE = 4
+
+
+def history_variant(st: IndexState, q: Query, understood: Understood | None, rng: np.random.Generator) -> Query | None:
+    """The judged query with one recognised attribute value taken out of its words and given by a
+    shopping history instead ("men grey socks" → "grey socks" + four products for men of other
+    kinds), so that the ranker learns what a history says. None when no value can be moved."""
+    if understood is None or not q.text:
+        return None
+    words = segment(q.text)
+    options = []
+    for field, (value, conf) in understood.attributes.items():
+        vwords = set(stem_words(value))
+        kept = [w for w in words if stem_words(w)[0:1] and stem_words(w)[0] not in vwords]
+        if conf < 1.0 or not kept or len(kept) == len(words):
+            continue
+        others = {(f, v) for f, (v, _c) in understood.attributes.items() if f != field}
+        pool = [r for r, items in enumerate(st.facet_items) if (field, value) in items and not others & set(items)]
+        if len(pool) >= HISTORY_SIZE:
+            options.append((kept, pool))
+    if not options:
+        return None
+    kept, pool = options[int(rng.integers(len(options)))]
+    history = tuple(st.products[int(r)].id for r in rng.choice(pool, HISTORY_SIZE, replace=False))
+    return Query(" ".join(kept), q.image, q.filters, history, q.k, q.offset, q.user)
+
+
 def build_training_set(
-    engine: Engine, queries: Sequence[tuple[str, Query]], qrels: Mapping[str, Mapping[str, int]], augment: bool = True
+    engine: Engine, queries: Sequence[tuple[str, Query]], qrels: Mapping[str, Mapping[str, int]], augment: bool = True, seed: int = 0
 ) -> TrainingSet:
     """Candidates and features per judged query (the same retrieval the engine serves with)."""
     st = engine.state
     reranker = engine.reranker
     retriever = engine.retriever()
+    rng = np.random.default_rng(seed)
     xs, ys, groups, qids = [], [], [], []
-    for qid, q in tqdm(queries, desc="features for training", unit="q", disable=None if engine.config.encode.progress else True):
-        judged = qrels.get(qid)
+    todo = list(queries)
+    if augment:
+        # Personalised copies of the judged queries (history instead of one of the query's words).
+        for qid, q in list(todo):
+            if qrels.get(qid) and q.text and not q.history:
+                hq = history_variant(st, q, reranker.understanding(st).understand(q.text), rng)
+                if hq is not None:
+                    todo.append((f"{qid}#history", hq))
+    for qid, q in tqdm(todo, desc="features for training", unit="q", disable=None if engine.config.encode.progress else True):
+        judged = qrels.get(qid.split("#")[0])
         if not judged:
             continue
         try:
@@ -38,7 +77,7 @@ def build_training_set(
             log.warning("training query %s skipped: %s", qid, e)
             continue
         variants = [(runs, retriever.coverage, True)]
-        if vq.text and augment:
+        if vq.text and augment and not vq.history:
             # The same query as if its words were unknown to the catalogue (another language, a
             # paraphrase): no BM25, attributes understood through embeddings only. Judged queries
             # are usually in the catalogue's words; this teaches the ranker what to trust otherwise.

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..index.lexical import segment
 from ..types import Product
+from .glossary import Glossary, has_cjk
 
 _PRICE_MAX = re.compile(
     r"(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*[$€£¥]?\s*(\d+(?:\.\d+)?)|"
@@ -24,6 +25,8 @@ _PRICE_MIN = re.compile(
 )
 # Fields whose values describe the product itself (ids, years and free text are not vocabulary).
 MAX_VALUES_PER_FIELD = 300
+GLOSSES_USED = 2  # dictionary meanings per Chinese word taken as query phrases
+GLOSS_CONFIDENCE = 0.9  # a value named by a dictionary meaning (less sure than the query's own words)
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,11 @@ def _stem(word: str) -> str:
     return word
 
 
-def _words(text: str) -> list[str]:
+def stem_words(text: str) -> list[str]:
     return [_stem(w) for w in segment(text)]
+
+
+_words = stem_words
 
 
 class QueryUnderstanding:
@@ -65,7 +71,9 @@ class QueryUnderstanding:
         encode: Callable[[list[str]], np.ndarray],
         text_vectors: np.ndarray | None = None,
         has_text: np.ndarray | None = None,
+        glossary: Callable[[], Glossary | None] | None = None,
     ):
+        self._glossary = glossary
         values: dict[str, dict[str, int]] = {}
         for items in facet_items:
             for field, value in items:
@@ -117,6 +125,15 @@ class QueryUnderstanding:
                         worst[i] = max(worst[i], gap)
         return total, worst
 
+    def translations(self, words: list[str]) -> list[str]:
+        """English glosses of the query's Chinese words (dictionary lookup; empty without one)."""
+        if not self._glossary or not any(has_cjk(w) for w in words):
+            return []
+        glossary = self._glossary()
+        if glossary is None:
+            return []
+        return [e for g in glossary.translate(words) for e in g.english[:GLOSSES_USED]]
+
     def understand(self, text: str, min_sim: float = 0.70, lexical: bool = True) -> Understood:
         """Lexical matches first (all of a value's words in the query), then embedding matches of
         the query's words and word pairs against the values, one best value per field."""
@@ -131,6 +148,14 @@ class QueryUnderstanding:
         grams = list(dict.fromkeys(qwords + [" ".join(p) for p in zip(qwords, qwords[1:], strict=False)]))
         raw = segment(text)
         grams += [w for w in raw if w not in grams]
+        for english in self.translations(raw):
+            if lexical:
+                gset = set(_words(english))
+                for field, value, words in self.entries:
+                    if field not in found and set(words) <= gset:
+                        found[field] = (value, GLOSS_CONFIDENCE)
+            if english not in grams:
+                grams.append(english)
         if grams and len(self.entries):
             sims = self._encode(grams) @ self.vectors.T  # grams × values
             best_value = sims.max(axis=0)

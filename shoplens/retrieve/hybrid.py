@@ -14,6 +14,7 @@ from ..config import RetrieveConfig
 from ..errors import NotFoundError, QueryError
 from ..index.lexical import segment
 from ..index.state import IndexState
+from ..rank.glossary import has_cjk
 from ..types import Hit, Query, SearchResult
 from .filters import facet_counts, filter_mask, parse_filter
 from .fusion import reciprocal_rank_fusion
@@ -94,6 +95,22 @@ class HybridRetriever:
         return mask
 
     # -- candidate generation ---------------------------------------------------------------
+    def lexical_tokens(self, tokens: list[str]) -> list[str]:
+        """BM25 words of the query: Chinese words the catalogue lacks are replaced by their
+        dictionary meaning in English (cross-language lexical match; see rank/glossary.py)."""
+        if self.reranker is None or not any(has_cjk(t) for t in tokens):
+            return tokens
+        glossary = self.reranker.glossary()
+        if glossary is None:
+            return tokens
+        out: list[str] = []
+        for g in glossary.translate(tokens):
+            if g.english and self.state.lexical.vocabulary_probe(g.word) == 0:
+                out.extend(segment(g.english[0]))
+            else:
+                out.append(g.word)
+        return out
+
     def candidates(
         self, q: Query, allowed: np.ndarray | None, timings: dict[str, float]
     ) -> dict[str, list[tuple[int, float]]]:
@@ -101,7 +118,7 @@ class HybridRetriever:
         runs: dict[str, list[tuple[int, float]]] = {}
         if q.text:
             t0 = time.perf_counter()
-            tokens = segment(q.text)
+            tokens = self.lexical_tokens(segment(q.text))
             bm25 = st.lexical.search([(t, 1.0) for t in tokens], depth * 3 if allowed is not None else depth)
             rows = [(st.id_to_row[pid], s) for pid, s in bm25 if pid in st.id_to_row]
             if allowed is not None:

@@ -1,0 +1,114 @@
+"""Write extra judged query sets for a fashion catalogue (gender, colour, article_type columns), in
+the spirit of the development queries: catalogue words, English paraphrases, Chinese, and
+personalised queries (audience left out of the text, given by a shopping history).
+
+The phrase tables below render queries; the engine never sees them. Qrels follow the development
+data's rule: fully relevant (2) = same article type and colour and audience (a Unisex product counts
+for men's and women's queries); partly relevant (1) = same article type.
+
+    python benchmarks/dev_queries.py ../shared/data/fashion-dev/catalog.csv --out /tmp/devq [--seed 1]
+
+writes q-{attr,natural,zh,personal}-gen.jsonl and qrels-*-gen.txt. These sets are generated from the
+same catalogue as the development queries, so they are development data too, never held-out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+GENDER_EN = {"Men": ["men", "man", "guys", "gents"], "Women": ["women", "woman", "ladies", "her"], "Boys": ["boys", "a boy"], "Girls": ["girls", "a girl"], "Unisex": ["anyone", "everyone"]}
+GENDER_ZH = {"Men": ["男士", "男款", "男式"], "Women": ["女士", "女款", "女式"], "Boys": ["男童", "男孩"], "Girls": ["女童", "女孩"], "Unisex": ["中性", "男女通用"]}
+COLOUR_ZH = {
+    "Black": ["黑色"], "White": ["白色"], "Blue": ["蓝色"], "Brown": ["棕色", "咖啡色"], "Grey": ["灰色"], "Red": ["红色"],
+    "Pink": ["粉色", "粉红色"], "Green": ["绿色"], "Purple": ["紫色"], "Navy Blue": ["藏青色", "深蓝色"], "Silver": ["银色"],
+    "Gold": ["金色"], "Yellow": ["黄色"], "Orange": ["橙色"], "Beige": ["米色"], "Olive": ["橄榄绿"], "Maroon": ["酒红色", "栗色"],
+    "Cream": ["奶油色"], "Steel": ["钢色"], "Lavender": ["淡紫色"], "Khaki": ["卡其色"], "Off White": ["米白色"], "Charcoal": ["炭灰色"],
+    "Peach": ["桃色"], "Mustard": ["芥末黄"], "Teal": ["蓝绿色"],
+}
+COLOUR_EN = {"Grey": ["grey", "gray"], "Navy Blue": ["navy", "dark blue"], "Maroon": ["burgundy", "wine red"], "Off White": ["ivory"], "Charcoal": ["dark grey"], "Olive": ["olive green"], "Beige": ["sand", "beige"]}
+TYPE_ZH = {
+    "Tshirts": ["T恤", "短袖T恤"], "Watches": ["手表", "腕表"], "Casual Shoes": ["休闲鞋", "板鞋"], "Sports Shoes": ["运动鞋", "跑鞋"],
+    "Shirts": ["衬衫", "衬衣"], "Handbags": ["手提包", "女包"], "Tops": ["上衣", "女式上衣"], "Kurtas": ["印度长衫", "库尔塔长衫"],
+    "Heels": ["高跟鞋"], "Sunglasses": ["太阳镜", "墨镜"], "Sandals": ["凉鞋"], "Flip Flops": ["人字拖", "拖鞋"], "Briefs": ["三角裤", "内裤"],
+    "Wallets": ["钱包", "皮夹"], "Belts": ["皮带", "腰带"], "Bra": ["文胸", "胸罩"], "Socks": ["袜子"], "Backpacks": ["双肩包", "背包"],
+    "Sarees": ["纱丽"], "Earrings": ["耳环", "耳饰"], "Shorts": ["短裤"], "Jeans": ["牛仔裤"], "Dresses": ["连衣裙"], "Trousers": ["长裤", "西裤"],
+    "Formal Shoes": ["正装鞋", "皮鞋"], "Flats": ["平底鞋"], "Caps": ["帽子", "棒球帽"], "Tunics": ["束腰上衣"], "Leggings": ["打底裤"],
+    "Jackets": ["夹克"], "Skirts": ["裙子", "半身裙"], "Ties": ["领带"], "Track Pants": ["运动裤"], "Clutches": ["手拿包"],
+}
+TYPE_EN = {
+    "Tshirts": ["tee", "tee shirt", "crew neck tee"], "Watches": ["wristwatch", "timepiece"], "Casual Shoes": ["sneakers", "everyday shoes"],
+    "Sports Shoes": ["running shoes", "trainers", "athletic shoes"], "Shirts": ["button down shirt", "collared shirt"],
+    "Handbags": ["purse", "tote bag", "shoulder bag"], "Tops": ["blouse"], "Kurtas": ["indian tunic", "kurta top"], "Heels": ["pumps", "stilettos"],
+    "Sunglasses": ["shades", "eyewear for sun"], "Sandals": ["strappy sandal", "open toe sandals"], "Flip Flops": ["thongs", "beach slippers"],
+    "Briefs": ["underpants", "underwear"], "Wallets": ["billfold", "purse for cards"], "Belts": ["waist belt"], "Bra": ["brassiere"],
+    "Socks": ["ankle socks", "hosiery"], "Backpacks": ["rucksack", "school bag"], "Earrings": ["ear studs", "ear rings"], "Shorts": ["bermuda", "half pants"],
+    "Jeans": ["denims", "denim pants"], "Dresses": ["gown", "frock"], "Trousers": ["pants", "slacks"], "Formal Shoes": ["office shoes", "oxfords"],
+    "Flats": ["ballerinas", "ballet flats"], "Caps": ["baseball cap", "hat"], "Leggings": ["tights"], "Jackets": ["coat", "windcheater"],
+    "Skirts": ["midi skirt"], "Ties": ["necktie"], "Track Pants": ["joggers", "sweatpants"], "Clutches": ["evening bag"],
+}
+
+
+def judge(rows: list[dict[str, str]], gender: str, colour: str, atype: str) -> dict[str, int]:
+    out = {}
+    for r in rows:
+        if r["article_type"] != atype:
+            continue
+        g_ok = r["gender"] == gender or (r["gender"] == "Unisex" and gender in ("Men", "Women"))
+        out[r["id"]] = 2 if (g_ok and r["colour"] == colour) else 1
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("catalog", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-kind", type=int, default=60)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    rows = list(csv.DictReader(args.catalog.open(encoding="utf-8")))
+    triples = Counter((r["gender"], r["colour"], r["article_type"]) for r in rows)
+    # Triples with at least two fully relevant products, so that nDCG@10 is meaningful.
+    usable = sorted(t for t, n in triples.items() if n >= 2)
+    rng.shuffle(usable)
+    by_gender: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in rows:
+        by_gender[r["gender"]].append(r)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]] = defaultdict(list)
+    for gender, colour, atype in usable:
+        qrels = judge(rows, gender, colour, atype)
+        if len(sets["attr"]) < args.per_kind:
+            sets["attr"].append(({"text": f"{gender} {colour} {atype}".lower()}, qrels))
+        if atype in TYPE_EN and len(sets["natural"]) < args.per_kind:
+            col = rng.choice(COLOUR_EN.get(colour, [colour.lower()]))
+            text = f"{col} {rng.choice(TYPE_EN[atype])} for {rng.choice(GENDER_EN[gender])}"
+            sets["natural"].append(({"text": text}, qrels))
+        if atype in TYPE_ZH and colour in COLOUR_ZH and len(sets["zh"]) < args.per_kind:
+            text = rng.choice(GENDER_ZH[gender]) + rng.choice(COLOUR_ZH[colour]) + rng.choice(TYPE_ZH[atype])
+            sets["zh"].append(({"text": text}, qrels))
+        # Personalised: only where the article type exists for another audience too (else the
+        # text alone already decides), history = 4 products of the audience, of other types.
+        others = {r["gender"] for r in rows if r["article_type"] == atype} - {gender, "Unisex"}
+        pool = [r for r in by_gender[gender] if r["article_type"] != atype]
+        if gender != "Unisex" and others and len(pool) >= 4 and len(sets["personal"]) < args.per_kind:
+            history = [r["id"] for r in rng.sample(pool, 4)]
+            sets["personal"].append(({"text": f"{colour} {atype}".lower(), "history": history}, qrels))
+    for kind, items in sets.items():
+        qpath, rpath = args.out / f"q-{kind}-gen.jsonl", args.out / f"qrels-{kind}-gen.txt"
+        with qpath.open("w", encoding="utf-8") as fq, rpath.open("w", encoding="utf-8") as fr:
+            for n, (q, qrels) in enumerate(items):
+                qid = f"g{kind}{n:03d}"
+                fq.write(json.dumps({"qid": qid, **q}, ensure_ascii=False) + "\n")
+                for doc, grade in sorted(qrels.items()):
+                    fr.write(f"{qid} 0 {doc} {grade}\n")
+        print(f"{kind}: {len(items)} queries → {qpath}")
+
+
+if __name__ == "__main__":
+    main()
