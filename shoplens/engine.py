@@ -142,13 +142,19 @@ class Engine:
             self.state, self._config.retrieve, self.encode_query_text, self.encode_query_image, self.reranker
         )
 
-    def train(self, queries: Sequence[tuple[str, Query]], qrels: Mapping[str, Mapping[str, int]]) -> Ranker:
+    def train(
+        self,
+        queries: Sequence[tuple[str, Query]],
+        qrels: Mapping[str, Mapping[str, int]],
+        library: str = "lightgbm",
+        source: str = "judgments",
+    ) -> Ranker:
         """Train the LambdaMART ranker from judged queries; stores it in the index folder."""
         from .rank.ltr import RANKER_DIR, train_ranker
         from .rank.train import build_training_set
 
         data = build_training_set(self, queries, qrels)
-        ranker = train_ranker(data)
+        ranker = train_ranker(data, library=library, source=source)
         ranker.save(self.path / RANKER_DIR)
         self.reranker.reload()
         return ranker

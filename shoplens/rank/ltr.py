@@ -30,12 +30,24 @@ GRID = [
 ]
 
 
+LIBRARIES = ("lightgbm", "xgboost")
+MODEL_FILE = {"lightgbm": "model.txt", "xgboost": "model.json"}
+
+
 def _lgb() -> Any:
     try:
         import lightgbm
     except ImportError as e:
         raise MissingDependencyError("lightgbm", "rank", "learning-to-rank") from e
     return lightgbm
+
+
+def _xgb() -> Any:
+    try:
+        import xgboost
+    except ImportError as e:
+        raise MissingDependencyError("xgboost-cpu", "xgboost", "the XGBoost ranker") from e
+    return xgboost
 
 
 @dataclass
@@ -56,12 +68,21 @@ class TrainingSet:
 
 
 class Ranker:
-    """A trained LambdaMART model with its feature list; predicts and explains (SHAP via pred_contrib)."""
+    """A trained LambdaMART model (LightGBM, or XGBoost's rank:ndcg) with its feature list; predicts
+    and explains (per-feature SHAP contributions: LightGBM pred_contrib, XGBoost pred_contribs)."""
 
     def __init__(self, booster: Any, features: Sequence[str], meta: dict[str, Any]) -> None:
         self.booster = booster
         self.features = list(features)
         self.meta = meta
+        self.library = str(meta.get("library", "lightgbm"))
+
+    def _raw(self, x: np.ndarray, contrib: bool = False) -> np.ndarray:
+        x = self._align(x)
+        if self.library == "xgboost":
+            m = _xgb().DMatrix(x, feature_names=self.features)
+            return np.asarray(self.booster.predict(m, pred_contribs=contrib))
+        return np.asarray(self.booster.predict(x, pred_contrib=contrib))
 
     def _align(self, x: np.ndarray) -> np.ndarray:
         if self.features == list(FEATURES):
@@ -74,11 +95,11 @@ class Ranker:
         return out
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(self._align(x)), np.float64)
+        return self._raw(x).astype(np.float64)
 
     def explain(self, x: np.ndarray) -> list[dict[str, float]]:
         """Per row, each feature's contribution to the score (plus the model's bias)."""
-        contrib = np.asarray(self.booster.predict(self._align(x), pred_contrib=True))
+        contrib = self._raw(x, contrib=True)
         out = []
         for row in contrib:
             d = {f: round(float(v), 5) for f, v in zip(self.features, row[:-1], strict=True) if abs(v) > 1e-6}
@@ -87,17 +108,25 @@ class Ranker:
         return out
 
     def importance(self) -> dict[str, float]:
-        gain = self.booster.feature_importance(importance_type="gain")
-        return {f: round(float(g), 3) for f, g in sorted(zip(self.features, gain, strict=True), key=lambda t: -t[1])}
+        if self.library == "xgboost":
+            score = self.booster.get_score(importance_type="total_gain")
+            gain = [float(score.get(f, 0.0)) for f in self.features]
+        else:
+            gain = list(self.booster.feature_importance(importance_type="gain"))
+        return {
+            f: round(float(g), 3)
+            for f, g in sorted(zip(self.features, gain, strict=True), key=lambda t: -t[1])
+        }
 
     def save(self, folder: Path) -> None:
         """Write atomically: a crash leaves the previous ranker (or none) in place."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=".ranker-"))
         try:
-            self.booster.save_model(str(tmp / "model.txt"))
+            self.booster.save_model(str(tmp / MODEL_FILE[self.library]))
             (tmp / "ranker.json").write_text(
-                json.dumps({**self.meta, "features": self.features, "format": FORMAT}, indent=2), encoding="utf-8"
+                json.dumps({**self.meta, "features": self.features, "format": FORMAT}, indent=2),
+                encoding="utf-8",
             )
             old = folder.parent / f".old-{folder.name}"
             if folder.exists():
@@ -109,17 +138,52 @@ class Ranker:
 
     @classmethod
     def load(cls, folder: Path) -> Ranker | None:
-        if not (folder / "model.txt").is_file():
+        if not (folder / "ranker.json").is_file():
             return None
-        lgb = _lgb()
         meta = json.loads((folder / "ranker.json").read_text(encoding="utf-8"))
         if meta.get("format") != FORMAT:
             raise ConfigError(f"{folder}: ranker format {meta.get('format')} is not supported; retrain it")
-        booster = lgb.Booster(model_file=str(folder / "model.txt"))
+        library = meta.get("library", "lightgbm")
+        if library not in LIBRARIES:
+            raise ConfigError(f"{folder}: unknown ranker library {library!r}")
+        path = folder / MODEL_FILE[library]
+        if library == "xgboost":
+            booster = _xgb().Booster()
+            booster.load_model(str(path))
+        else:
+            booster = _lgb().Booster(model_file=str(path))
         return cls(booster, meta["features"], meta)
 
 
-def _fit(data: TrainingSet, params: dict[str, Any], seed: int, rows: np.ndarray | None = None) -> Any:
+def _fit(
+    data: TrainingSet,
+    params: dict[str, Any],
+    seed: int,
+    rows: np.ndarray | None = None,
+    library: str = "lightgbm",
+) -> Any:
+    slices = data.slices()
+    chosen = list(range(len(slices)) if rows is None else rows)
+    xs = np.vstack([data.x[slices[i]] for i in chosen])
+    ys = np.concatenate([data.y[slices[i]] for i in chosen])
+    if library == "xgboost":
+        xgb = _xgb()
+        model = xgb.XGBRanker(
+            objective="rank:ndcg",
+            tree_method="hist",
+            grow_policy="lossguide",
+            max_leaves=params["num_leaves"],
+            n_estimators=params["n_estimators"],
+            learning_rate=params["learning_rate"],
+            min_child_weight=1.0,
+            subsample=0.9,
+            colsample_bytree=0.9,
+            random_state=seed,
+            n_jobs=1,
+        )
+        qid = np.concatenate([np.full(data.groups[i], n, np.int64) for n, i in enumerate(chosen)])
+        model.fit(xs, ys, qid=qid)
+        return model
     lgb = _lgb()
     model = lgb.LGBMRanker(
         objective="lambdarank",
@@ -132,10 +196,6 @@ def _fit(data: TrainingSet, params: dict[str, Any], seed: int, rows: np.ndarray 
         verbose=-1,
         **params,
     )
-    slices = data.slices()
-    chosen = range(len(slices)) if rows is None else rows
-    xs = np.vstack([data.x[slices[i]] for i in chosen])
-    ys = np.concatenate([data.y[slices[i]] for i in chosen])
     model.fit(xs, ys, group=[data.groups[i] for i in chosen])
     return model
 
@@ -153,10 +213,16 @@ def _ndcg_of(model: Any, data: TrainingSet, queries: Sequence[int]) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def train_ranker(data: TrainingSet, folds: int = 3, seed: int = 0) -> Ranker:
+def train_ranker(
+    data: TrainingSet, folds: int = 3, seed: int = 0, library: str = "lightgbm", source: str = "judgments"
+) -> Ranker:
     """Pick hyper-parameters by grouped (per-query) cross-validation, then fit on every query."""
+    if library not in LIBRARIES:
+        raise ConfigError(f"ranker library must be one of {', '.join(LIBRARIES)}, got {library!r}")
     if len(data.groups) < 4:
-        raise ConfigError(f"need at least 4 judged queries with candidates to train a ranker, got {len(data.groups)}")
+        raise ConfigError(
+            f"need at least 4 judged queries with candidates to train a ranker, got {len(data.groups)}"
+        )
     t0 = time.perf_counter()
     # Folds by query (a query's augmented variant stays in its fold: no leakage between folds).
     bases = sorted({q.split("#")[0] for q in data.qids})
@@ -169,16 +235,18 @@ def train_ranker(data: TrainingSet, folds: int = 3, seed: int = 0) -> Ranker:
         for f in range(folds):
             train = np.array([q for q in range(len(data.groups)) if fold_of[q] != f])
             test = [q for q in range(len(data.groups)) if fold_of[q] == f]
-            vals.append(_ndcg_of(_fit(data, params, seed, train), data, test))
+            vals.append(_ndcg_of(_fit(data, params, seed, train, library), data, test))
         cv.append({"params": params, "cv_ndcg@10": round(float(np.mean(vals)), 4)})
         log.info("grouped CV %s: nDCG@10 %.4f", params, np.mean(vals))
     best = max(cv, key=lambda c: c["cv_ndcg@10"])
-    model = _fit(data, best["params"], seed)
+    model = _fit(data, best["params"], seed, library=library)
     from .. import __version__
 
     meta = {
         "shoplens_version": __version__,
-        "objective": "lambdarank",
+        "library": library,
+        "objective": "rank:ndcg" if library == "xgboost" else "lambdarank",
+        "source": source,
         "params": best["params"],
         "cv": cv,
         "queries": len(data.groups),
@@ -187,4 +255,9 @@ def train_ranker(data: TrainingSet, folds: int = 3, seed: int = 0) -> Ranker:
         "candidates": int(len(data.y)),
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    return Ranker(model.booster_, list(FEATURES), meta)
+    if library == "xgboost":
+        booster = model.get_booster()
+        booster.feature_names = list(FEATURES)
+    else:
+        booster = model.booster_
+    return Ranker(booster, list(FEATURES), meta)

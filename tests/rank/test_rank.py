@@ -83,7 +83,9 @@ def test_train_stores_ranker_used_by_search_and_explains(shop: Engine, tmp_path:
     # A reopened engine (another process) loads the stored ranker.
     reopened = Engine.open(shop.path)
     assert reopened.reranker.ranker is not None
-    assert [h.id for h in reopened.search("men blue shoes", k=5).hits] == [h.id for h in shop.search("men blue shoes", k=5).hits]
+    assert [h.id for h in reopened.search("men blue shoes", k=5).hits] == [
+        h.id for h in shop.search("men blue shoes", k=5).hits
+    ]
 
 
 def test_history_personalises(shop: Engine) -> None:
@@ -95,7 +97,9 @@ def test_history_personalises(shop: Engine) -> None:
     assert share(personal) >= 0.75
 
 
-def test_events_are_validated_and_pseudonymised(shop: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_events_are_validated_and_pseudonymised(
+    shop: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     events = tmp_path / "events.jsonl"
     events.write_text(
         "\n".join(
@@ -115,3 +119,64 @@ def test_events_are_validated_and_pseudonymised(shop: Engine, tmp_path: Path, ca
     assert "alice" not in log and "p1" in log
     b = Engine.open(shop.path).reranker.behaviour(Engine.open(shop.path).state)
     assert b.purchases.sum() == 1 and b.clicks.sum() == 2.0  # a click at position 2 counts 2 (1/propensity)
+
+
+def test_xgboost_ranker_trains_saves_and_explains(shop: Engine) -> None:
+    pytest.importorskip("xgboost")
+    queries, qrels = judged_queries(shop)
+    ranker = shop.train(queries, qrels, library="xgboost")
+    assert ranker.meta["library"] == "xgboost" and (shop.path / "ranker" / "model.json").is_file()
+    res = shop.search("women green bag", k=3, explain=True)
+    top = res.hits[0].product.attributes
+    assert (top["gender"], top["colour"], top["article_type"]) == ("Women", "Green", "Bag")
+    assert "(bias)" in res.hits[0].explanation and len(res.hits[0].explanation) > 2
+    reopened = Engine.open(shop.path)
+    assert reopened.reranker.ranker is not None and reopened.reranker.ranker.library == "xgboost"
+    assert [h.id for h in reopened.search("women green bag", k=3).hits] == [h.id for h in res.hits]
+
+
+def test_judgments_from_events_correct_position_bias(tmp_path: Path) -> None:
+    from shoplens.rank.from_events import judgments_from_events
+
+    log = tmp_path / "events.jsonl"
+    lines = []
+    for _ in range(4):  # "top" is shown at position 1 four times and clicked once
+        lines.append({"type": "impression", "product": "top", "query": "Red Shoes", "position": 1})
+        lines.append({"type": "impression", "product": "deep", "query": "red shoes", "position": 8})
+    lines.append({"type": "click", "product": "top", "query": "red shoes", "position": 1})
+    lines.append(
+        {"type": "click", "product": "deep", "query": "red  shoes", "position": 8}
+    )  # rarer seen, stronger
+    lines.append({"type": "purchase", "product": "bought", "query": "bags"})
+    lines.append({"type": "click", "product": "x", "position": 1})  # no query: popularity only
+    log.write_text("\n".join(json.dumps(x) for x in lines) + "\n{broken\n")
+    queries, qrels = judgments_from_events(log)
+    assert [q.text for _, q in queries] == ["bags", "Red Shoes"]
+    shoes = qrels[queries[1][0]]
+    assert shoes == {"top": 0, "deep": 1}  # 1/4 raw CTR at the top vs 8×1/4 debiased far down
+    assert qrels[queries[0][0]] == {"bought": 3}
+
+
+def test_train_from_logged_events_cli(
+    shop: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Shoppers searching "<colour> <type>" buy the women's product, shown at position 3.
+    events = tmp_path / "ev.jsonl"
+    rows = []
+    for c in COLOURS:
+        for t in TYPES:
+            for p in shop.products():
+                a = p.attributes
+                if a["colour"] == c.title() and a["article_type"] == t.title():
+                    kind = "click" if a["gender"] == "Women" else "impression"
+                    rows.append(
+                        {"type": kind, "product": p.id, "query": f"{c} {t}", "position": 3, "user": "u1"}
+                    )
+    events.write_text("\n".join(json.dumps(r) for r in rows))
+    assert main(["events", str(shop.path), str(events)]) == 0
+    assert main(["train", str(shop.path), "--events"]) == 0
+    out = capsys.readouterr().out
+    assert "16 queries with clicks" in out
+    meta = json.loads((shop.path / "ranker" / "ranker.json").read_text())
+    assert meta["source"] == "events:events.jsonl"
+    assert main(["train", str(shop.path), "--events", "--queries", str(events)]) == 2  # one source at a time
