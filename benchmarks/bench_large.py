@@ -52,7 +52,7 @@ import _common as c  # noqa: E402
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "int8-ivf": {"vector_dtype": "int8", "ann_kind": "ivf"},
-    "float32-hnsw": {},  # the library defaults
+    "float32-hnsw": {"auto_compact": False},  # the defaults before auto_compact (HNSW above 50k vectors)
 }
 HNSW_MAX = 200_000  # the float32 HNSW graphs take ~10 min per modality at 1M on 2 cores
 FILTERS = [["gender=Women"], ["gender=Men"], ["colour=Black"], ["usage=Casual"], ["season=Summer"],

@@ -104,7 +104,9 @@ class LexicalIndex:
             " ".join(clauses), ["name", "body"], field_boosts={"name": NAME_BOOST, "body": BODY_BOOST}
         )
         searcher = self._index.searcher()
-        result = searcher.search(query, k)
+        # count=False: counting every match would visit all postings of common words and disable
+        # tantivy's block-max WAND pruning; the top-k (and their order) are the same either way.
+        result = searcher.search(query, k, count=False)
         return [(searcher.doc(addr)["pid"][0], float(score)) for score, addr in result.hits]
 
     def vocabulary_probe(self, word: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,15 @@ log = logging.getLogger(__name__)
 # Compact/IVF indexes filter during the traversal; below this many passing vectors exact search of
 # just those is as fast and never misses one (measured: 20k random rows of 1M cost ~15-25 ms).
 EXACT_FILTERED_MAX = 5_000
+
+
+def effective_config(cfg: IndexConfig, n_vectors: int) -> IndexConfig:
+    """The config ``n_vectors`` vectors are searched with: with ``index.auto_compact``, a set large
+    enough for ANN search under the float32 + HNSW defaults uses int8 IVF + float32 re-ranking
+    (measured at 100k-1M: faster, a quarter of the RAM, ~10x faster to build, recall@10 >= HNSW)."""
+    if cfg.auto_compact and n_vectors >= cfg.ann_threshold and (cfg.vector_dtype, cfg.ann_kind) == ("float32", "hnsw"):
+        return dataclasses.replace(cfg, vector_dtype="int8", ann_kind="ivf")
+    return cfg
 
 
 @contextmanager
@@ -54,7 +64,7 @@ class VectorIndex:
         self.vectors = vectors
         self.owners = owners.astype(np.int64, copy=False)
         self.n_products = n_products
-        self.cfg = cfg
+        self.cfg = effective_config(cfg, int(vectors.shape[0]))
         self._ann = ann
         self._codes: Any = None  # compact copy for exact-size search (index/quantize.py), built lazily
         # Max over each product's vectors without np.maximum.at (slow): sort rows by owner once,

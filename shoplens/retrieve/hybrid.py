@@ -16,7 +16,7 @@ from ..index.lexical import segment
 from ..index.state import IndexState
 from ..rank.glossary import has_cjk
 from ..types import Hit, Query, SearchResult
-from .filters import facet_counts, filter_mask, parse_filter
+from .filters import facet_counts, facet_counts_rows, filter_mask, parse_filter
 from .fusion import reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -248,8 +248,10 @@ class HybridRetriever:
                 signals[name] = round(raw[name][doc], 6)
                 signals[f"{name}_rank"] = float(r)
             hits.append(Hit(st.products[doc], float(score), rank, signals, explanations[rank - q.offset - 1]))
-        items = st.facet_items
-        facets = facet_counts((items[d] for d, _, _ in fused), self.cfg.facet_max_values)
+        facets = facet_counts_rows(st.columns, [d for d, _, _ in fused], self.cfg.facet_max_values)
+        if facets is None:
+            items = st.facet_items
+            facets = facet_counts((items[d] for d, _, _ in fused), self.cfg.facet_max_values)
         return SearchResult(tuple(hits), len(fused), facets, timings)
 
     # -- more like this ---------------------------------------------------------------------

@@ -209,3 +209,46 @@ def test_engine_facets_and_filters_unchanged_on_a_real_build(tmp_path: Path, fak
     counted = _old_facets([facet_items(st.products[st.id_to_row[h.id]]) for h in res.hits], 20, 200)
     if res.total == len(res.hits):
         assert res.facets == counted
+
+
+def test_facet_counts_from_columns_equal_counting_facet_items() -> None:
+    from shoplens.retrieve.filters import facet_counts_rows
+
+    products = _products(500, seed=5)
+    store = ColumnStore(products)
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        rows = rng.permutation(500)[: rng.integers(0, 300)]
+        mv, md = int(rng.choice([1, 3, 20])), int(rng.choice([2, 200]))
+        want = facet_counts([facet_items(products[r]) for r in rows], mv, md)
+        got = facet_counts_rows(store, rows, mv, md)
+        assert got is not None and list(got) == list(want)
+        assert all(list(got[k].items()) == list(want[k].items()) for k in want)
+    shadow = [Product("a", "x", attributes={"brand": "B"})]
+    assert facet_counts_rows(ColumnStore(shadow), [0]) is None  # an attribute shadows a canonical field
+
+
+def test_auto_compact_above_the_ann_threshold(tmp_path: Path) -> None:
+    import faiss
+
+    from shoplens.index.vectors import effective_config
+
+    small, big = IndexConfig(ann_threshold=1000), IndexConfig(ann_threshold=1000, auto_compact=False)
+    assert effective_config(small, 999) is small
+    assert (effective_config(small, 1000).vector_dtype, effective_config(small, 1000).ann_kind) == ("int8", "ivf")
+    assert effective_config(big, 10**6) is big  # opted out: float32 HNSW
+    explicit = IndexConfig(ann_threshold=1000, vector_dtype="float16", ann_kind="hnsw")
+    assert effective_config(explicit, 10**6) is explicit
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    auto = VectorIndex(x, np.arange(2000), 2000, small)
+    assert isinstance(faiss.downcast_index(auto._ann_index()), faiss.IndexIVFScalarQuantizer)
+    exact = VectorIndex(x, np.arange(2000), 2000, IndexConfig())
+    hnsw = VectorIndex(x, np.arange(2000), 2000, big)
+    hnsw.save_ann(tmp_path / "old.hnsw")  # an index built before auto_compact: its graph still serves
+    old = VectorIndex(x, np.arange(2000), 2000, small, VectorIndex.load_ann(tmp_path / "old.hnsw"))
+    for q in x[:20]:
+        want = [r for r, _ in exact.search(q, 10)]
+        assert len({r for r, _ in auto.search(q, 10)} & set(want)) >= 9
+        assert len({r for r, _ in old.search(q, 10)} & set(want)) >= 9
