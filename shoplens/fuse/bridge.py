@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from ..config import AlignConfig
-from .align import AlignModel, fit_ridge, train_photo, train_text_image, tune_bridge_weights
+from .align import AlignModel, bridge_parts, train_photo, train_text_image, tune_bridge_weights
 
 log = logging.getLogger(__name__)
 
@@ -58,17 +59,22 @@ def prepare_alignment(
     if len(pairs) >= cfg.min_pairs and (model.text_image is None or len(pairs) >= prev_pairs * (1 + cfg.retrain_growth)):
         colour = product_colour[pairs] if product_colour is not None and len(product_colour) else None
         x = np.hstack([product_image[pairs], cfg.colour_weight * colour]) if colour is not None else product_image[pairs]
+        x, t = x.astype(np.float32), np.asarray(text_vectors, np.float32)[pairs]
         t0 = time.perf_counter()
-        head, report = train_text_image(x.astype(np.float32), np.asarray(text_vectors)[pairs], cfg, progress)
-        t1 = time.perf_counter()
-        model.text_image, model.colour_weight = head, cfg.colour_weight
-        model.ridge = fit_ridge(x.astype(np.float32), np.asarray(text_vectors)[pairs])
+        # The ridge maps and the k-NN transfer do not need the head: fit them (numpy, in a thread)
+        # while the head trains (torch, one thread), so both cores work.
+        with ThreadPoolExecutor(1) as pool:
+            side = pool.submit(bridge_parts, x, t, product_image[pairs], cfg)
+            head, report = train_text_image(x, t, cfg, progress)
+            t1 = time.perf_counter()
+            model.ridge, held_out = side.result()
         t2 = time.perf_counter()
+        model.text_image, model.colour_weight = head, cfg.colour_weight
         model.weights, model.reports["bridge_mix"] = tune_bridge_weights(
-            head, x.astype(np.float32), np.asarray(text_vectors)[pairs], product_image[pairs], cfg
+            head, x, t, product_image[pairs], cfg, held_out
         )
         log.info(
-            "text–image bridges (s): head=%.2f ridge=%.2f tune=%.2f", t1 - t0, t2 - t1, time.perf_counter() - t2
+            "text–image bridges (s): head=%.2f ridge+knn wait=%.2f tune=%.2f", t1 - t0, t2 - t1, time.perf_counter() - t2
         )
         model.reports["text_image"] = report
     elif len(pairs) < cfg.min_pairs and model.text_image is None:

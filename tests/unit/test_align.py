@@ -113,3 +113,29 @@ def test_text_query_reaches_photo_only_products(tmp_path: Path, half_photo_only:
     other.align_source = tmp_path / "model"
     other.add_catalog(half_photo_only)
     assert other.state.align is not None
+
+
+def test_effective_patience_by_hand() -> None:
+    from shoplens.fuse.align import effective_patience
+
+    assert effective_patience(6, 12_000, 1_979) == 6  # the dev catalogue: round(6.06) = 6 epochs
+    assert effective_patience(6, 12_000, 500) == 6  # small catalogues: never more than ``patience``
+    assert effective_patience(6, 12_000, 4_000) == 3  # 12,000 / 4,000
+    assert effective_patience(6, 12_000, 8_370) == 2  # round(1.43) = 1, but at least 2 epochs
+    assert effective_patience(1, 12_000, 8_370) == 1  # the floor never raises a smaller patience
+    assert effective_patience(6, 0, 8_370) == 6 and effective_patience(6, 12_000, 0) == 6
+
+
+def test_bridge_parts_share_the_gram_matrix() -> None:
+    from shoplens.fuse.align import _split, bridge_parts, gram
+
+    rng = np.random.default_rng(3)
+    x, t = rng.normal(size=(60, 12)).astype(np.float32), rng.normal(size=(60, 5)).astype(np.float32)
+    images = rng.normal(size=(60, 8)).astype(np.float32)
+    cfg = AlignConfig(holdout=0.2)
+    ridge_all, (ridge_val, knn_val) = bridge_parts(x, t, images, cfg)
+    train, val = _split(60, cfg.holdout, cfg.seed)
+    np.testing.assert_allclose(ridge_all.weight, fit_ridge(x, t).weight, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ridge_val, fit_ridge(x[train], t[train]).apply(x[val]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(knn_val, knn_transfer(images[val], images[train], t[train]), atol=1e-6)
+    np.testing.assert_allclose(gram(x), x.astype(np.float64).T @ x.astype(np.float64))
