@@ -26,6 +26,7 @@ from .ingest.images import decode_image, load_image_bytes
 from .rank.ltr import Ranker
 from .rank.rerank import Reranker
 from .retrieve.hybrid import HybridRetriever, QueryPhoto
+from .threads import query_threads
 from .types import IngestReport, Product, Query, SearchResult, SkippedRow
 
 log = logging.getLogger(__name__)
@@ -133,7 +134,12 @@ class Engine:
         if self._reranker is None:
             cfg = self._config.retrieve
             self._reranker = Reranker(
-                self.path, self._encode_text_batch, cfg.rerank_depth, cfg.history_weight, self.config.encode.resolved_cache_dir()
+                self.path,
+                self._encode_text_batch,
+                cfg.rerank_depth,
+                cfg.history_weight,
+                self.config.encode.resolved_cache_dir(),
+                lambda texts: self.text_encoder.encode(texts),
             )
         return self._reranker
 
@@ -185,11 +191,13 @@ class Engine:
             if not isinstance(text, str):
                 raise QueryError(f"query text must be a string, got {type(text).__name__}")
             q = Query(text, image, tuple(filters), tuple(history), k, offset, user, explain)
-        return self.retriever().search(q)
+        with query_threads():
+            return self.retriever().search(q)
 
     def similar(self, product_id: str, k: int = 10, filters: Sequence[str] = ()) -> SearchResult:
         """"More like this": nearest products in the fused text+image space."""
-        return self.retriever().similar(str(product_id), k, tuple(filters))
+        with query_threads():
+            return self.retriever().similar(str(product_id), k, tuple(filters))
 
     def get(self, product_id: str) -> Product:
         st = self.state

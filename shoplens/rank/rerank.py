@@ -50,8 +50,10 @@ class Reranker:
         depth: int = 100,
         history_weight: float = 1.0,
         cache_dir: Path | None = None,
+        encode_query: Callable[[list[str]], np.ndarray] | None = None,
     ):
         self.index_path = index_path
+        self.encode_query = encode_query
         self.cache_dir = cache_dir
         self.encode = encode
         self.depth = depth
@@ -66,7 +68,9 @@ class Reranker:
     def understanding(self, st: IndexState) -> QueryUnderstanding:
         qu = st._derived.get("understanding")
         if qu is None:
-            qu = QueryUnderstanding(st.products, st.facet_items, self.encode, st.text_vectors, st.has_text, self.glossary)
+            qu = QueryUnderstanding(
+                st.products, st.facet_items, self.encode, st.text_vectors, st.has_text, self.glossary, self.encode_query
+            )
             st._derived["understanding"] = qu
         return qu
 

@@ -4,6 +4,7 @@ vocabulary, lexically and in the multilingual embedding space ("红色" meets "R
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -61,6 +62,27 @@ def stem_words(text: str) -> list[str]:
 _words = stem_words
 
 
+class CachedEncoder:
+    """Query words and word pairs repeat across queries ("women", "red"): keep their vectors in
+    memory (least recently used out first) and encode only the new ones, in one batch."""
+
+    def __init__(self, encode: Callable[[list[str]], np.ndarray], size: int = 20_000):
+        self._encode = encode
+        self._size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if todo:
+            for t, v in zip(todo, self._encode(todo), strict=True):
+                self._vectors[t] = v
+            while len(self._vectors) > self._size:
+                self._vectors.popitem(last=False)
+        for t in texts:
+            self._vectors.move_to_end(t)
+        return np.stack([self._vectors[t] for t in texts])
+
+
 class QueryUnderstanding:
     """Built once per index generation from the products' categorical attribute values."""
 
@@ -72,8 +94,11 @@ class QueryUnderstanding:
         text_vectors: np.ndarray | None = None,
         has_text: np.ndarray | None = None,
         glossary: Callable[[], Glossary | None] | None = None,
+        encode_query: Callable[[list[str]], np.ndarray] | None = None,
     ):
         self._glossary = glossary
+        # Query-time encoding: straight to the model (not through the on-disk embedding cache).
+        self._encode_query = CachedEncoder(encode_query or encode)
         values: dict[str, dict[str, int]] = {}
         for items in facet_items:
             for field, value in items:
@@ -157,7 +182,7 @@ class QueryUnderstanding:
             if english not in grams:
                 grams.append(english)
         if grams and len(self.entries):
-            sims = self._encode(grams) @ self.vectors.T  # grams × values
+            sims = self._encode_query(grams) @ self.vectors.T  # grams × values
             best_value = sims.max(axis=0)
             for j in np.argsort(-best_value):
                 s = float(best_value[j])
