@@ -63,15 +63,9 @@ def judge(rows: list[dict[str, str]], gender: str, colour: str, atype: str) -> d
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("catalog", type=Path)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--per-kind", type=int, default=60)
-    args = ap.parse_args()
-    rng = random.Random(args.seed)
-    rows = list(csv.DictReader(args.catalog.open(encoding="utf-8")))
+def generate(rows: list[dict[str, str]], seed: int = 1, per_kind: int = 60) -> dict[str, list[tuple[dict[str, object], dict[str, int]]]]:
+    """Query sets by kind ("attr", "natural", "zh", "personal"): (query JSON, qrels) pairs."""
+    rng = random.Random(seed)
     triples = Counter((r["gender"], r["colour"], r["article_type"]) for r in rows)
     # Triples with at least two fully relevant products, so that nDCG@10 is meaningful.
     usable = sorted(t for t, n in triples.items() if n >= 2)
@@ -79,35 +73,54 @@ def main() -> None:
     by_gender: dict[str, list[dict[str, str]]] = defaultdict(list)
     for r in rows:
         by_gender[r["gender"]].append(r)
-    args.out.mkdir(parents=True, exist_ok=True)
     sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]] = defaultdict(list)
     for gender, colour, atype in usable:
         qrels = judge(rows, gender, colour, atype)
-        if len(sets["attr"]) < args.per_kind:
+        if len(sets["attr"]) < per_kind:
             sets["attr"].append(({"text": f"{gender} {colour} {atype}".lower()}, qrels))
-        if atype in TYPE_EN and len(sets["natural"]) < args.per_kind:
+        if atype in TYPE_EN and len(sets["natural"]) < per_kind:
             col = rng.choice(COLOUR_EN.get(colour, [colour.lower()]))
             text = f"{col} {rng.choice(TYPE_EN[atype])} for {rng.choice(GENDER_EN[gender])}"
             sets["natural"].append(({"text": text}, qrels))
-        if atype in TYPE_ZH and colour in COLOUR_ZH and len(sets["zh"]) < args.per_kind:
+        if atype in TYPE_ZH and colour in COLOUR_ZH and len(sets["zh"]) < per_kind:
             text = rng.choice(GENDER_ZH[gender]) + rng.choice(COLOUR_ZH[colour]) + rng.choice(TYPE_ZH[atype])
             sets["zh"].append(({"text": text}, qrels))
         # Personalised: only where the article type exists for another audience too (else the
         # text alone already decides), history = 4 products of the audience, of other types.
         others = {r["gender"] for r in rows if r["article_type"] == atype} - {gender, "Unisex"}
         pool = [r for r in by_gender[gender] if r["article_type"] != atype]
-        if gender != "Unisex" and others and len(pool) >= 4 and len(sets["personal"]) < args.per_kind:
+        if gender != "Unisex" and others and len(pool) >= 4 and len(sets["personal"]) < per_kind:
             history = [r["id"] for r in rng.sample(pool, 4)]
             sets["personal"].append(({"text": f"{colour} {atype}".lower(), "history": history}, qrels))
+    return sets
+
+
+def write_sets(sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]], out: Path) -> dict[str, tuple[Path, Path]]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {}
     for kind, items in sets.items():
-        qpath, rpath = args.out / f"q-{kind}-gen.jsonl", args.out / f"qrels-{kind}-gen.txt"
+        qpath, rpath = out / f"q-{kind}-gen.jsonl", out / f"qrels-{kind}-gen.txt"
         with qpath.open("w", encoding="utf-8") as fq, rpath.open("w", encoding="utf-8") as fr:
             for n, (q, qrels) in enumerate(items):
                 qid = f"g{kind}{n:03d}"
                 fq.write(json.dumps({"qid": qid, **q}, ensure_ascii=False) + "\n")
                 for doc, grade in sorted(qrels.items()):
                     fr.write(f"{qid} 0 {doc} {grade}\n")
-        print(f"{kind}: {len(items)} queries → {qpath}")
+        paths[kind] = (qpath, rpath)
+    return paths
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("catalog", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-kind", type=int, default=60)
+    args = ap.parse_args()
+    rows = list(csv.DictReader(args.catalog.open(encoding="utf-8")))
+    sets = generate(rows, args.seed, args.per_kind)
+    for kind, (qpath, _r) in write_sets(sets, args.out).items():
+        print(f"{kind}: {len(sets[kind])} queries → {qpath}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,141 @@
+"""Learning-to-rank on the development data (issue 4): training time, ranking latency added per query,
+and nDCG@10 before and after re-ranking, for the LightGBM and XGBoost rankers.
+
+The ranker is trained the way a shop would: on the judged queries in the catalogue's own words
+(``q-attr.jsonl``), then run on *other* queries: the dev paraphrases and Chinese queries, and the
+generated sets of benchmarks/dev_queries.py (more paraphrases, Chinese and personalised queries,
+where the audience is given only by a 4-product history). All of it is development data from the
+same catalogue: these are not held-out figures.
+
+    python benchmarks/bench_rank.py [--index DIR] --out benchmarks/results/rank.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    FASHION_DEV,
+    git_commit,
+    latency_summary,
+    load_average,
+    machine_info,
+    markdown_table,
+    require_fashion_dev,
+)
+from dev_queries import generate  # noqa: E402
+
+from shoplens import Engine  # noqa: E402
+from shoplens.cli.run_cmd import read_queries  # noqa: E402
+from shoplens.eval.metrics import evaluate  # noqa: E402
+from shoplens.eval.trec import read_qrels  # noqa: E402
+from shoplens.rank.ltr import RANKER_DIR  # noqa: E402
+from shoplens.types import Query  # noqa: E402
+
+QuerySet = tuple[list[tuple[str, Query]], dict[str, dict[str, int]]]
+
+
+def query_sets(catalog: Path) -> dict[str, QuerySet]:
+    import csv
+
+    sets: dict[str, QuerySet] = {}
+    for name in ("natural", "zh"):
+        queries, _errors = read_queries(FASHION_DEV / f"q-{name}.jsonl")
+        sets[f"dev {name}"] = (queries, read_qrels(FASHION_DEV / f"qrels-{name}.txt"))
+    rows = list(csv.DictReader(catalog.open(encoding="utf-8")))
+    for kind, items in generate(rows).items():
+        if kind == "attr":
+            continue
+        qs = [(f"g{kind}{n:03d}", Query(str(q["text"]), history=tuple(q.get("history", ())))) for n, (q, _r) in enumerate(items)]  # type: ignore[arg-type]
+        qrels = {f"g{kind}{n:03d}": r for n, (_q, r) in enumerate(items)}
+        sets[f"gen {kind}"] = (qs, qrels)
+        if kind == "personal":
+            sets["gen personal, no history"] = ([(qid, Query(q.text)) for qid, q in qs], qrels)
+    return sets
+
+
+def run_set(engine: Engine, qs: QuerySet) -> tuple[float, list[float]]:
+    queries, qrels = qs
+    run: dict[str, list[str]] = {}
+    rerank_ms: list[float] = []
+    for qid, q in queries:
+        res = engine.search(Query(q.text, q.image, q.filters, q.history, 10))
+        run[qid] = [h.id for h in res.hits]
+        if "rerank_ms" in res.timings_ms:
+            rerank_ms.append(res.timings_ms["rerank_ms"])
+    means, _per = evaluate(run, qrels)
+    return round(means["ndcg@10"], 4), rerank_ms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--index", type=Path, help="an index of the fashion dev catalogue (built if absent)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/rank.json"))
+    ap.add_argument("--libraries", nargs="+", default=["lightgbm", "xgboost"])
+    args = ap.parse_args()
+    catalog = require_fashion_dev()
+    started = time.time()
+    info: dict[str, Any] = {"commit": git_commit(), "machine": machine_info(), "load_before": load_average()}
+    with tempfile.TemporaryDirectory(prefix="bench-rank-") as tmp:
+        index = Path(tmp) / "idx"
+        if args.index and args.index.is_dir():
+            shutil.copytree(args.index, index)
+            shutil.rmtree(index / RANKER_DIR, ignore_errors=True)
+        else:
+            Engine(index).add_catalog(catalog)
+        engine = Engine.open(index)
+        sets = query_sets(catalog)
+        train_q, _e = read_queries(FASHION_DEV / "q-attr.jsonl")
+        train_qrels = read_qrels(FASHION_DEV / "qrels-attr.txt")
+        results: dict[str, dict[str, Any]] = {"fused retrieval (no ranker)": {"ndcg": {n: run_set(engine, s)[0] for n, s in sets.items()}}}
+        for lib in args.libraries:
+            t0 = time.perf_counter()
+            ranker = engine.train(train_q, train_qrels, library=lib)
+            seconds = time.perf_counter() - t0
+            ndcg, lat = {}, []
+            for name, s in sets.items():
+                ndcg[name], ms = run_set(engine, s)
+                lat += ms
+            results[f"{lib} ranker"] = {
+                "ndcg": ndcg,
+                "train_s": round(seconds, 1),
+                "train_queries": ranker.meta["queries"],
+                "cv_ndcg@10": max(c["cv_ndcg@10"] for c in ranker.meta["cv"]),
+                "rerank_latency_100_candidates": latency_summary(lat),
+                "top_features": list(ranker.importance())[:6],
+            }
+    names = list(sets)
+    rows: list[tuple[str, list[Any]]] = [(f"nDCG@10 {n}", [f"{r['ndcg'][n]:.4f}" for r in results.values()]) for n in names]
+    rows += [
+        ("train s (80 judged queries + variants)", [r.get("train_s") for r in results.values()]),
+        ("grouped CV nDCG@10 (training queries)", [f"{r['cv_ndcg@10']:.4f}" if "cv_ndcg@10" in r else None for r in results.values()]),
+        (
+            "re-ranking ms per query, p50 / p95 (100 candidates)",
+            [
+                f"{r['rerank_latency_100_candidates']['p50_ms']} / {r['rerank_latency_100_candidates']['p95_ms']}" if "train_s" in r else None
+                for r in results.values()
+            ],
+        ),
+    ]
+    info.update(results=results, load_after=load_average(), seconds=round(time.time() - started, 1))
+    print(markdown_table(rows, list(results)))
+    print(f"\nload average before {info['load_before']} after {info['load_after']}; development data, not held-out")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(info, indent=2, ensure_ascii=False), encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=4)
+    main()
