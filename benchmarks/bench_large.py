@@ -403,15 +403,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2, help="passes over each query set")
     ap.add_argument("--calibrate", type=int, default=512, help="copies' titles really encoded to calibrate the jitter")
     ap.add_argument("--image-cos", type=float, default=0.9, help="mean cosine of a copy's image vector to its source")
-    ap.add_argument("--render", type=Path, help="re-print a saved JSON's table (and rewrite --md)")
+    ap.add_argument("--render", type=Path, nargs="+",
+                    help="re-print saved JSON tables (several: their sizes side by side) and rewrite --md")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(query_child(json.loads(args.child))))
         return 0
     if args.render:
-        saved = json.loads(args.render.read_text())
-        md = report(saved["meta"], saved["results"])
+        runs = [json.loads(f.read_text()) for f in args.render]
+        meta = dict(runs[0]["meta"])
+        if len(runs) > 1:
+            meta["command"] = " + ".join(r["meta"]["command"] for r in runs)
+            meta["wall_s"] = sum(r["meta"]["wall_s"] for r in runs)
+            meta["load_end"] = runs[-1]["meta"]["load_end"]
+        md = report(meta, [res for r in runs for res in r["results"]])
         print(md)
         args.md.write_text(md)
         return 0
@@ -419,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     meta: dict[str, Any] = {"command": "python benchmarks/bench_large.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                             "machine": c.machine_info(), "git": c.git_commit(), "load_start": c.load_average(),
                             "repeat": args.repeat, "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SHOPLENS_CACHE")}}
+    if meta["git"]["commit"] == "unknown" and os.environ.get("BENCH_COMMIT"):  # run from `git archive` output
+        meta["git"] = {"commit": os.environ["BENCH_COMMIT"], "dirty": False, "changed_files": [], "snapshot": True}
     print(meta["load_start"]["uptime"], flush=True)
     start = time.perf_counter()
     args.workdir.mkdir(parents=True, exist_ok=True)
