@@ -88,7 +88,7 @@ def decode_image(data: bytes, cfg: IngestConfig | None = None) -> Image.Image:
             if isinstance(img, ImageFile.ImageFile):
                 img.draft("RGB", (448, 448))  # JPEG: decode at reduced scale, much faster for big photos
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            ImageOps.exif_transpose(img, in_place=True)  # in place: no copy of every upright photo
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLargeError(f"image rejected as a decompression bomb: {e}") from e
     except UnidentifiedImageError as e:
