@@ -195,7 +195,7 @@ def fmt_stages(run: dict[str, Any]) -> str:
     s = run["stages_s"]
     if not s:
         return "– (no stage log in this version)"
-    keys = ("photos", "text", "align", "lexical", "tags", "save", "publish")
+    keys = ("photos", "text", "tags", "align", "lexical", "lexical (after align)", "save", "publish")
     return ", ".join(f"{k} {s[k]:.1f}" for k in keys if k in s) + f", start+read {run['startup_and_ingest_s']}"
 
 

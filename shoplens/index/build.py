@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -231,10 +232,13 @@ def build_generation(
         tag_vectors, tags_of = _tags(engine, old, products, has_text, image_owner, image_aux, base)
         clock.lap("tags")
         lexical = LexicalIndex(scratch / "bm25")
-        lexical.upsert(new_products, sorted(deletes & old_ids), derived=tags_of)
-        clock.lap("lexical")
-        align = _alignment(engine, old, products, text_vectors, has_text, image_vectors, image_owner, image_aux)
-        clock.lap("align")
+        # BM25 indexing (tantivy, one thread) runs beside the alignment (torch, one thread).
+        with ThreadPoolExecutor(1) as pool:
+            bm25 = pool.submit(lexical.upsert, new_products, sorted(deletes & old_ids), derived=tags_of)
+            align = _alignment(engine, old, products, text_vectors, has_text, image_vectors, image_owner, image_aux)
+            clock.lap("align")
+            bm25.result()
+        clock.lap("lexical (after align)")
         state = IndexState(
             config=cfg,
             products=products,
