@@ -21,6 +21,7 @@ from .filters import facet_counts, facet_counts_rows, filter_mask, parse_filter
 from .fusion import reciprocal_rank_fusion
 
 if TYPE_CHECKING:
+    from ..fuse.attention import AttentionFusion
     from ..rank.rerank import Reranker
 
 log = logging.getLogger(__name__)
@@ -278,14 +279,21 @@ class HybridRetriever:
 
     # -- more like this ---------------------------------------------------------------------
     def similar(self, product_id: str, k: int = 10, filters: tuple[str, ...] = ()) -> SearchResult:
-        """Products nearest in the fused space ``x = [w_t·c; w_i·f]`` (cosine), excluding itself."""
+        """Products nearest to this one, excluding itself: attention fusion (per-product text/image
+        shares, fuse/attention.py) or the cosine in the fused space ``x = [w_t·c; w_i·f]``."""
         st = self.state
         if product_id not in st.id_to_row:
             raise NotFoundError(f"unknown product id {product_id!r}")
         if not 1 <= k <= 1000:
             raise QueryError(f"k must be between 1 and 1000, got {k}")
         row = st.id_to_row[product_id]
-        scores = fused_similarity(st, row, self.cfg_fuse_weights())
+        attention = self.attention() if st.config.fuse.mode == "attention" else None
+        if attention is not None:
+            pim = st.product_image_vectors
+            alpha = attention.alpha(st.text_vectors[row], pim[row], bool(st.has_text[row]), bool(st.has_image[row]))
+            scores = attention_similarity(st, row, alpha)
+        else:
+            scores = fused_similarity(st, row, self.cfg_fuse_weights())
         scores[row] = -np.inf
         allowed = self.filter_mask(filters)
         if allowed is not None:
@@ -298,9 +306,29 @@ class HybridRetriever:
         )
         return SearchResult(hits, n, {}, {})
 
+    def attention(self) -> AttentionFusion | None:
+        """The attention-fusion gate, learned once per index generation (at its first use)."""
+        st = self.state
+        if "fuse_attention" not in st._derived:
+            from ..fuse.attention import fit_attention
+
+            st._derived["fuse_attention"] = fit_attention(
+                st.text_vectors, st.product_image_vectors, st.has_text, st.has_image, st.facet_items
+            )
+        gate: AttentionFusion | None = st._derived["fuse_attention"]
+        return gate
+
     def cfg_fuse_weights(self) -> tuple[float, float]:
         f = self.state.config.fuse
         return f.text_weight, f.image_weight
+
+
+def attention_similarity(st: IndexState, row: int, alpha: float) -> np.ndarray:
+    """``α·c·c' + (1 − α)·f·f'`` with the product's own text share α (attention fusion)."""
+    text_part = (st.text_vectors @ st.text_vectors[row]) * st.has_text * bool(st.has_text[row])
+    pim = st.product_image_vectors
+    image_part = (pim @ pim[row]) if pim.shape[1] else np.zeros(st.n, np.float32)
+    return np.asarray(alpha * text_part + (1.0 - alpha) * image_part, np.float32)
 
 
 def fused_similarity(st: IndexState, row: int, weights: tuple[float, float]) -> np.ndarray:

@@ -53,7 +53,8 @@ def test_run_and_eval(cli_index: Path, tmp_path: Path, capsys: pytest.CaptureFix
         )
     )
     qrels = tmp_path / "qrels.txt"
-    qrels.write_text("q1 0 45 2\nq2 0 6 2\nq3 0 0 1\nq3 0 1 1\n")
+    # q3: every apple (category Apple: ids 0-4) answers "苹果" (apple) equally well.
+    qrels.write_text("q1 0 45 2\nq2 0 6 2\n" + "".join(f"q3 0 {i} 1\n" for i in range(5)))
     run = tmp_path / "run.txt"
     assert main(["run", str(cli_index), "--queries", str(queries), "--out", str(run), "--k", "20"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
