@@ -206,6 +206,7 @@ def main() -> int:
     ap.add_argument("--synthetic", type=int, default=9300, help="size of the synthetic build (0: skip)")
     ap.add_argument("--no-builds", action="store_true", help="only the encoder rates")
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--label", default="", help="a note on the code measured (e.g. 'before: PYTHONPATH=old tree')")
     ap.add_argument("--out", type=Path, default=c.ROOT / "benchmarks" / "results" / "encode.json")
     ap.add_argument("--md", type=Path, default=c.ROOT / "benchmarks" / "RESULTS-encode.md")
     args = ap.parse_args()
@@ -214,7 +215,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     models, export_s = c.prepare_models(work)
     result: dict[str, Any] = {"git": c.git_commit(), "machine": c.machine_info(), "start_load": load_note(),
-                              "notes": {"onnx_export_s": round(export_s, 1), "workdir": str(work)}}
+                              "notes": {"onnx_export_s": round(export_s, 1), "workdir": str(work), "label": args.label,
+                                        "shoplens_from": str(Path(sys.modules["shoplens"].__file__).parent)}}
     rows = c.read_catalog(catalog)
     refs = [r["image"] for r in rows][: args.photos]
     print(f"photos: {len(refs)} …", flush=True)
@@ -249,8 +251,10 @@ def main() -> int:
 def render(r: dict[str, Any]) -> str:
     p = r["photos"]
     lines = [
-        f"# Encoding and build speed (commit {r['git']['commit'][:10]}{' + uncommitted' if r['git']['dirty'] else ''}, "
-        f"{r['machine']['cpus_usable']} CPUs, {r['machine']['date']})",
+        f"## {r['notes']['label'] or 'Encoding and build speed'}",
+        "",
+        f"Encoding and build speed (commit {r['git']['commit'][:10]}{' + uncommitted' if r['git']['dirty'] else ''}, "
+        f"{r['machine']['cpus_usable']} CPUs, {r['machine']['date']}; shoplens from {r['notes']['shoplens_from']})",
         "",
         f"load average at start {r['start_load']['loadavg']}, at end {r['end_load']['loadavg']}"
         + (" — BUSY machine: other processes shared the CPUs" if r["start_load"]["busy"] or r["end_load"]["busy"] else ""),

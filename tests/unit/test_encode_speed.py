@@ -190,3 +190,23 @@ def test_colour_histogram_ignores_the_white_background() -> None:
     # of the blurred edge; the white background adds nothing to the light grey bin.
     assert int(np.argmax(h)) == 71 and h[113] == 0.0
     assert float((h**2).sum()) == pytest.approx(1.0, abs=1e-5)  # Hellinger: squares sum to one
+
+
+# --- build stage timings --------------------------------------------------------------------------
+
+
+def test_build_logs_its_stage_times(tmp_path: Path, fake_config: object, tiny_catalog: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from shoplens import Engine
+    from shoplens.index.build import StageClock
+
+    clock = StageClock()
+    clock.lap("a")
+    clock.lap("a")
+    assert list(clock.seconds) == ["a"] and clock.seconds["a"] >= 0.0  # laps of one stage add up
+    with caplog.at_level(logging.INFO, logger="shoplens.index.build"):
+        Engine(tmp_path / "idx", fake_config).add_catalog(tiny_catalog)  # type: ignore[arg-type]
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("build stages"))
+    for stage in ("photos=", "text=", "tags=", "align=", "save=", "publish="):
+        assert stage in line
