@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -102,6 +102,8 @@ def parse_filter(text: str) -> Filter:
     return Filter(field, op, values)
 
 
+# Fields a Product holds itself (``Product.field_value``); any other name is an attribute.
+_CANONICAL = frozenset({"id", "title", "description", "reviews", "price", "category", "brand"})
 _NUMERIC_OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
 }
@@ -133,10 +135,17 @@ class ColumnStore:
         return col
 
     def _build(self, name: str) -> tuple[np.ndarray, list[Any], np.ndarray]:
-        # True, 1 and 1.0 are equal as dict keys but not as filter values: key by (type, value).
-        keys = [(type(v), v) for v in (p.field_value(name) for p in self.products)]
+        # C-level loops only (map/attrgetter/dict.fromkeys): ~0.2 s per field at 1M products.
+        if name in _CANONICAL:
+            raw = list(map(attrgetter(name), self.products))
+        else:
+            raw = [a.get(name) for a in map(attrgetter("attributes"), self.products)]
+        if set(map(type, raw)) <= {str, type(None)}:
+            keys: list[Any] = raw
+        else:  # True, 1 and 1.0 are equal as dict keys but not as filter values: key by type too
+            keys = list(zip(map(type, raw), raw, strict=True))
         index = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-        values = [v for _t, v in index]
+        values = list(index) if keys is raw else [v for _t, v in index]
         codes = np.fromiter(map(index.__getitem__, keys), np.int32, len(keys))
         nums = np.array([n if (n := _as_float(v)) is not None else np.nan for v in values], np.float64)
         return codes, values, nums
@@ -147,9 +156,8 @@ class ColumnStore:
         counts ``facet_items`` per product instead)."""
         fields = self._facet_fields
         if fields is None:
-            keys = dict.fromkeys(k for p in self.products for k in p.attributes)
-            canonical = {"id", "title", "description", "reviews", "price", "category", "brand"}
-            if canonical & set(keys):
+            keys = dict.fromkeys(chain.from_iterable(map(attrgetter("attributes"), self.products)))
+            if _CANONICAL & set(keys):
                 fields = []
             else:
                 fields = ["category", "brand", *(k for k in keys if k not in _NOT_FACETS)]
