@@ -185,18 +185,23 @@ def test_one_thread_is_per_thread_and_restored() -> None:
     import faiss
 
     before = faiss.omp_get_max_threads()
-    seen: list[int] = []
 
-    def other() -> None:
-        seen.append(faiss.omp_get_max_threads())
-
-    with one_thread():
-        assert faiss.omp_get_max_threads() == 1
-        t = threading.Thread(target=other)
+    def in_new_thread() -> int:
+        seen: list[int] = []
+        t = threading.Thread(target=lambda: seen.append(faiss.omp_get_max_threads()))
         t.start()
         t.join()
-    assert faiss.omp_get_max_threads() == before
-    assert seen == [before]  # another thread (a build) keeps every core meanwhile
+        return seen[0]
+
+    faiss.omp_set_num_threads(2)
+    try:
+        elsewhere = in_new_thread()  # what a thread that never set it gets (the process default)
+        with one_thread():
+            assert faiss.omp_get_max_threads() == 1
+            assert in_new_thread() == elsewhere  # another thread (a build) is not limited meanwhile
+        assert faiss.omp_get_max_threads() == 2
+    finally:
+        faiss.omp_set_num_threads(before)
 
 
 def test_engine_facets_and_filters_unchanged_on_a_real_build(tmp_path: Path, fake_config: Config, tiny_catalog: Path) -> None:
