@@ -127,6 +127,7 @@ def bench_texts(titles: list[str], work: Path, batch_size: int) -> dict[str, Any
 
 STAGES = re.compile(r"build stages \(s\): (.*)")
 BRIDGES = re.compile(r"text–image bridges \(s\): (.*)")
+PAIR = re.compile(r"([A-Za-z][^=,]*?)=(\d+(?:\.\d+)?)")
 
 
 def index_run(catalog: Path, out: Path, cache: Path) -> dict[str, Any]:
@@ -137,7 +138,9 @@ def index_run(catalog: Path, out: Path, cache: Path) -> dict[str, Any]:
     before = load_note()
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # cwd outside the repository: ``python -c`` puts the cwd first on sys.path, and a before/after
+    # comparison sets PYTHONPATH to the tree it measures.
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=str(out.parent))
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -146,9 +149,8 @@ def index_run(catalog: Path, out: Path, cache: Path) -> dict[str, Any]:
     for pattern, prefix in ((STAGES, ""), (BRIDGES, "align.")):
         m = pattern.search(proc.stderr)
         if m:
-            for part in m.group(1).split(","):
-                k, _, v = part.strip().partition("=")
-                stages[prefix + k] = float(v)
+            for k, v in PAIR.findall(m.group(1)):
+                stages[prefix + k.strip()] = float(v)
     accounted = sum(v for k, v in stages.items() if not k.startswith("align."))
     return {
         "wall_s": round(wall, 1), "cpu_s": round((r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime), 1),
