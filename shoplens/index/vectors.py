@@ -80,6 +80,7 @@ class VectorIndex:
             np.array_equal(self.owners, np.arange(n_products))
         )
         self._masks: dict[int, _RowMask] = {}
+        self._exact: bool | None = None  # whether the ANN index holds float32 vectors (no re-ranking)
 
     def __len__(self) -> int:
         return int(self.vectors.shape[0])
@@ -186,7 +187,7 @@ class VectorIndex:
 
     def _search_subset(self, q: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
         """Exact top-k over vector ``rows`` only (best vector per product), O(len(rows))."""
-        sims = np.asarray(self.vectors[rows] @ q.astype(np.float32), np.float32)
+        sims = np.asarray(np.asarray(self.vectors)[rows] @ q.astype(np.float32), np.float32)
         owners = self.owners[rows]
         if not self._unique and len(rows):
             order = np.lexsort((-sims, owners))  # by product, its best vector first
@@ -221,8 +222,15 @@ class VectorIndex:
             from .quantize import search as compact_search
 
             mask = None if rm is None else rm.rows
+            # One vector per product: k rows are k products, and the compact search already takes
+            # rerank × k candidates (over-fetching twice re-ranked 8k rows: 1,600 × 1280-d photos).
+            want = k if self._unique else base
+            if self._exact is None:
+                from .quantize import is_exact
+
+                self._exact = is_exact(index)
             found_rows, found_sims = compact_search(
-                index, self.vectors, q, base, self.cfg, mask, rm.packed() if rm is not None else None
+                index, self.vectors, q, want, self.cfg, mask, rm.packed() if rm is not None else None, self._exact
             )
             sims, rows = found_sims[None, :], found_rows[None, :]
         else:
@@ -256,9 +264,9 @@ class VectorIndex:
             from .quantize import CompactVectors
 
             self._codes = CompactVectors.build(self.vectors, self.cfg)
-        fetch = min(k * max(2, len(self) // max(self.n_products, 1) + 1), len(self))
+        fetch = k if self._unique else k * max(2, len(self) // max(self.n_products, 1) + 1)
         with one_thread():
-            rows, sims = self._codes.search(q, fetch)
+            rows, sims = self._codes.search(q, min(fetch, len(self)))
         return self._best_per_owner(rows, sims, k)
 
 
