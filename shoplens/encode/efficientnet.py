@@ -146,8 +146,10 @@ class EfficientNetLite0Onnx:
             export_onnx(self._path)
         self.threads = threads or (os.cpu_count() or 1)
         self.batch_threads = max(1, batch_threads)
-        self._session = self._new_session(self.threads)
-        self._batch_session: Any = self._session if self.batch_threads == self.threads else None
+        # Both sessions open at their first call: a re-index whose photos are all in the cache
+        # never loads the graph.
+        self._session: Any = None
+        self._batch_session: Any = None
         self._lock = threading.Lock()
 
     def _new_session(self, threads: int) -> Any:
@@ -158,12 +160,15 @@ class EfficientNetLite0Onnx:
         return self._ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
 
     def _session_for(self, n: int) -> Any:
-        if n <= 1:
+        batch = n > 1 and self.batch_threads != self.threads
+        with self._lock:
+            if batch:
+                if self._batch_session is None:
+                    self._batch_session = self._new_session(self.batch_threads)
+                return self._batch_session
+            if self._session is None:
+                self._session = self._new_session(self.threads)
             return self._session
-        with self._lock:  # built on the first batch: opening an index to query never pays for it
-            if self._batch_session is None:
-                self._batch_session = self._new_session(self.batch_threads)
-            return self._batch_session
 
     def run(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         """Raw pooled features and ImageNet logits."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import threading
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,31 +51,43 @@ def custom_ops_library() -> str:
 
 
 class USEOnnxTextEncoder:
-    """Tokeniser inside the graph: the input is a batch of raw strings."""
+    """Tokeniser inside the graph: the input is a batch of raw strings.
+
+    The session is opened at the first ``encode``: a re-index whose texts are all in the
+    embedding cache needs only ``name`` and never loads the 70 MB graph.
+    """
 
     dim = 512
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 0) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
         except ImportError as e:
             raise MissingDependencyError("onnxruntime", "default", "the text encoder") from e
-        path = Path(model_path) if model_path else packaged_model_path()
-        opts = ort.SessionOptions()
-        opts.register_custom_ops_library(custom_ops_library())
+        self._path = Path(model_path) if model_path else packaged_model_path()
         # One thread by default: a query is one short string (threads cost more than they save,
-        # and a server runs several queries at once); batch encoding gains little from more.
-        n = threads or 1
-        # Batch pipelines (encode/batch.py) run one call per ``batch_threads`` cores at once: the
-        # session accepts concurrent calls, and single-threaded calls keep every core busy.
-        self.batch_threads = n
-        opts.intra_op_num_threads = n
-        opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        self.name = f"use-multilingual-int8-onnx:{path.stat().st_size}"
+        # and a server runs several queries at once). Batch pipelines (encode/batch.py) run one
+        # call per ``batch_threads`` cores at once: the session accepts concurrent calls.
+        self.batch_threads = threads or 1
+        self.name = f"use-multilingual-int8-onnx:{self._path.stat().st_size}"
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> Any:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+
+                opts = ort.SessionOptions()
+                opts.register_custom_ops_library(custom_ops_library())
+                opts.intra_op_num_threads = self.batch_threads
+                opts.inter_op_num_threads = 1
+                self._session = ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
+            return self._session
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), np.float32)
-        out = self._session.run(["outputs"], {"inputs": np.asarray(list(texts), dtype=object)})[0]
+        session = self._session or self._open()
+        out = session.run(["outputs"], {"inputs": np.asarray(list(texts), dtype=object)})[0]
         return l2_normalize(out)
