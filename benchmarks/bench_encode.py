@@ -233,6 +233,8 @@ def main() -> int:
     if not args.no_builds:
         for name, cat in [("dev", catalog)] + ([("synthetic", synthetic_catalog(work, args.synthetic))] if args.synthetic else []):
             cache = c.fresh_cache(work, f"build-{name}", models)
+            for folder in (work / f"idx-{name}", work / f"idx-{name}-again"):  # new folders: nothing to refresh
+                shutil.rmtree(folder, ignore_errors=True)
             print(f"cold build {name} …", flush=True)
             builds[f"{name}_cold"] = index_run(cat, work / f"idx-{name}", cache)
             print(f"warm re-index {name} …", flush=True)
