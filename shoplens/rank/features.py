@@ -88,7 +88,7 @@ def candidate_features(
     cols["has_text"] = st.has_text[rows].astype(np.float32)
     cols["has_image"] = st.has_image[rows].astype(np.float32)
     cols.update(behaviour.features(rows))
-    asked = set(ctx.understood.attributes) if ctx.understood is not None else set()
+    asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
     cols.update(profile_features(st, ctx.profile, rows, asked))
     return np.column_stack([np.asarray(cols.get(f, np.zeros(n)), np.float32) for f in FEATURES])
 

@@ -42,27 +42,81 @@ def build_profile(st: IndexState, history: Sequence[str]) -> Profile | None:
     return Profile(text, image, {k: v / total for k, v in counts.items()}, len(rows))
 
 
-CONSISTENT = 0.8  # a field's value is a preference when this share of the history has it
+CONSISTENT = 0.8  # a field's value is a preference when this share of the history has it…
+MIN_LIFT = 2.0  # …and at least twice the share the catalogue has (4 casual products say little)
+IMPLIED = 0.95  # a field the asked values decide (article type → category) counts as asked
 
 
-def open_preferences(profile: Profile, asked: set[str]) -> dict[str, tuple[str, float]]:
+def _column(st: IndexState, name: str) -> tuple[np.ndarray, list[str]] | None:
+    try:
+        codes, labels = st.columns.facet_column(name)
+    except (AttributeError, KeyError, ValueError):  # pragma: no cover - unusual catalogues
+        return None
+    return np.asarray(codes), list(labels)
+
+
+def _prior(st: IndexState, name: str, value: str) -> float:
+    """Share of the catalogue's products having this value (cached per index generation)."""
+    cache: dict[str, dict[str, float]] = st._derived.setdefault("facet_priors", {})
+    if name not in cache:
+        col = _column(st, name)
+        shares: dict[str, float] = {}
+        if col is not None and len(col[0]):
+            codes, labels = col
+            counts = np.bincount(codes[codes >= 0], minlength=len(labels))
+            shares = {lab: float(c) / len(codes) for lab, c in zip(labels, counts, strict=True)}
+        cache[name] = shares
+    return cache[name].get(value, 0.0)
+
+
+def implied_fields(st: IndexState, asked: dict[str, str], fields: set[str]) -> set[str]:
+    """Fields whose value is (almost) decided by the query's understood values: asking for
+    "Heels" asks for category "Footwear" too, so a history of apparel must not push shoes down."""
+    out: set[str] = set()
+    for name, value in asked.items():
+        col = _column(st, name)
+        if col is None or value not in col[1]:
+            continue
+        rows = col[0] == col[1].index(value)
+        if not rows.any():
+            continue
+        for other in fields - set(asked) - out:
+            oc = _column(st, other)
+            if oc is None:
+                continue
+            codes = oc[0][rows]
+            codes = codes[codes >= 0]
+            if len(codes) and np.bincount(codes).max() >= IMPLIED * len(codes):
+                out.add(other)
+    return out
+
+
+def open_preferences(st: IndexState, profile: Profile, asked: dict[str, str]) -> dict[str, tuple[str, float]]:
     """The shopper's consistent values on the fields the query leaves open: the query says "red
-    shoes", the history says "Women" — history decides audience, never colour or type."""
+    shoes", the history says "Women" — history decides audience, never colour or type. A value
+    counts when most of the history has it and the catalogue as a whole does not."""
     best: dict[str, tuple[str, float]] = {}
     for (name, value), share in profile.prefs.items():
         if name not in asked and share > best.get(name, ("", 0.0))[1]:
             best[name] = (value, share)
-    return {f: (v, share) for f, (v, share) in best.items() if share >= CONSISTENT}
+    prefs = {
+        f: (v, share) for f, (v, share) in best.items() if share >= CONSISTENT and share >= MIN_LIFT * _prior(st, f, v)
+    }
+    for f in implied_fields(st, asked, set(prefs)):
+        prefs.pop(f, None)
+    return prefs
 
 
-def preference_match(st: IndexState, profile: Profile | None, asked: set[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def preference_match(
+    st: IndexState, profile: Profile | None, asked: dict[str, str], rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: how many of the shopper's open preferences it has, and how many it contradicts
     (a different value on the field); a field the product lacks counts as neither."""
     match = np.zeros(len(rows), np.float32)
     clash = np.zeros(len(rows), np.float32)
     if profile is None:
         return match, clash
-    prefs = open_preferences(profile, asked)
+    prefs = open_preferences(st, profile, asked)
     if not prefs:
         return match, clash
     for i, r in enumerate(rows):
@@ -77,7 +131,7 @@ def preference_match(st: IndexState, profile: Profile | None, asked: set[str], r
 
 
 def profile_features(
-    st: IndexState, profile: Profile | None, rows: np.ndarray, asked: set[str] | None = None
+    st: IndexState, profile: Profile | None, rows: np.ndarray, asked: dict[str, str] | None = None
 ) -> dict[str, np.ndarray]:
     n = len(rows)
     if profile is None:
@@ -90,5 +144,5 @@ def profile_features(
         [np.mean([profile.prefs.get(item, 0.0) for item in st.facet_items[r]]) if st.facet_items[r] else 0.0 for r in rows],
         np.float32,
     )
-    pref, clash = preference_match(st, profile, asked or set(), rows)
+    pref, clash = preference_match(st, profile, asked or {}, rows)
     return {"hist_text": ht.astype(np.float32), "hist_image": hi.astype(np.float32), "hist_attr": ha, "hist_pref": pref, "hist_clash": clash}

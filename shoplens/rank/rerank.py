@@ -35,7 +35,7 @@ def preference_scores(st: IndexState, rows: np.ndarray, ctx: QueryContext) -> np
     """How well each candidate fits the shopper's consistent preferences on the fields the query
     leaves open (measured: mixing in history likeness of whole products pulled other product types
     up and lowered nDCG@10 on the fashion dev queries)."""
-    asked = set(ctx.understood.attributes) if ctx.understood is not None else set()
+    asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
     match, clash = preference_match(st, ctx.profile, asked, rows)
     return match - clash
 

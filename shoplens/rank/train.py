@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -14,7 +15,7 @@ from ..index.lexical import segment
 from ..index.state import IndexState
 from ..types import Query
 from .ltr import TrainingSet
-from .understand import Understood, stem_words
+from .understand import QueryUnderstanding, Understood, stem_words
 
 if TYPE_CHECKING:
     from ..engine import Engine
@@ -23,6 +24,22 @@ log = logging.getLogger(__name__)
 
 
 HISTORY_SIZE = 4
+CONFUSION = 0.2  # share of attribute values the lexical-blind variant gets wrong, as paraphrases do
+
+
+def confuse(qu: QueryUnderstanding, understood: Understood, rng: np.random.Generator) -> Understood:
+    """Understanding as a paraphrase or a translation would get it: without the catalogue's own
+    words, an embedding match sometimes lands on a neighbouring value ("tee shirt" → "Shirts"), and
+    is never fully sure. Judged queries in the catalogue's words always understand right; without
+    this the ranker learns to trust attribute matches blindly."""
+    out: dict[str, tuple[str, float]] = {}
+    for field, (value, _conf) in understood.attributes.items():
+        other = qu.confusable(field, value)
+        if other is not None and rng.random() < CONFUSION:
+            out[field] = (other[0], round(min(other[1], 0.95), 3))
+        else:
+            out[field] = (value, round(float(rng.uniform(0.7, 0.95)), 3))
+    return replace(understood, attributes=out)
 
 
 def history_variant(st: IndexState, q: Query, understood: Understood | None, rng: np.random.Generator) -> Query | None:
@@ -85,6 +102,8 @@ def build_training_set(
         for var_runs, coverage, lexical in variants:
             fused = retriever.fuse(var_runs, vq, coverage)
             ctx = reranker.context(st, vq, retriever.text_vector if vq.text else None, coverage, lexical)
+            if not lexical and ctx.understood is not None:
+                ctx = replace(ctx, understood=confuse(reranker.understanding(st), ctx.understood, rng))
             rows, x = reranker.features(st, fused, var_runs, ctx)
             if len(rows) < 2:
                 continue

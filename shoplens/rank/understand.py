@@ -159,6 +159,17 @@ class QueryUnderstanding:
             return []
         return [e for g in glossary.translate(words) for e in g.english[:GLOSSES_USED]]
 
+    def confusable(self, field: str, value: str) -> tuple[str, float] | None:
+        """The value of the same field whose name is nearest in the embedding space (what an
+        embedding match of a paraphrase would most likely pick instead), with that similarity."""
+        idx = [j for j, (f, _v, _w) in enumerate(self.entries) if f == field]
+        own = [j for j in idx if self.entries[j][1] == value]
+        if not own or len(idx) < 2:
+            return None
+        sims = self.vectors[idx] @ self.vectors[own[0]]
+        order = [k for k in np.argsort(-sims) if idx[k] != own[0]]
+        return (self.entries[idx[order[0]]][1], float(sims[order[0]])) if order else None
+
     def understand(self, text: str, min_sim: float = 0.70, lexical: bool = True) -> Understood:
         """Lexical matches first (all of a value's words in the query), then embedding matches of
         the query's words and word pairs against the values, one best value per field."""
