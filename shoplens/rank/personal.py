@@ -43,7 +43,7 @@ def build_profile(st: IndexState, history: Sequence[str]) -> Profile | None:
 
 
 CONSISTENT = 0.8  # a field's value is a preference when this share of the history has it…
-MIN_LIFT = 2.0  # …and at least twice the share the catalogue has (4 casual products say little)
+MIN_LIFT = 1.5  # …and 1.5× the share the catalogue has (4 casual products say little)
 IMPLIED = 0.95  # a field the asked values decide (article type → category) counts as asked
 
 
