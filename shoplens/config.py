@@ -117,8 +117,8 @@ class IndexConfig:
     ann_kind: str = "hnsw"  # "hnsw" or "ivf" (inverted lists) above ann_threshold
     ivf_nlist: int = 0  # 0 = 4·√N lists
     ivf_nprobe: int = 32
-    # Above ann_threshold, the float32 + hnsw defaults search int8 IVF + float32 re-ranking instead
-    # (faster, 4x less RAM, 10x faster to build, same recall: benchmarks/RESULTS-large.md); false: HNSW.
+    # From 200,000 vectors (index/vectors.py AUTO_COMPACT_MIN) the float32 + hnsw defaults search
+    # int8 IVF + float32 re-ranking: RAM/4, builds in minutes not hours at 1M (RESULTS-large.md); false: HNSW.
     auto_compact: bool = True
 
 
