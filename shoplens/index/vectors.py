@@ -20,11 +20,19 @@ log = logging.getLogger(__name__)
 EXACT_FILTERED_MAX = 5_000
 
 
+# From this many vectors ``index.auto_compact`` replaces float32 HNSW by int8 IVF + re-ranking.
+# Measured end to end (benchmarks/RESULTS-large.md): at 100k HNSW answers photo queries faster
+# (1280-d) and builds in ~1 min, so it stays; at 1M a float32 HNSW graph takes ~10 min per 512-d
+# modality to build on 2 cores and ~7.5 KB of RAM per product, IVF int8 ~2 KB and minutes.
+AUTO_COMPACT_MIN = 200_000
+
+
 def effective_config(cfg: IndexConfig, n_vectors: int) -> IndexConfig:
-    """The config ``n_vectors`` vectors are searched with: with ``index.auto_compact``, a set large
-    enough for ANN search under the float32 + HNSW defaults uses int8 IVF + float32 re-ranking
-    (measured at 100k-1M: faster, a quarter of the RAM, ~10x faster to build, recall@10 >= HNSW)."""
-    if cfg.auto_compact and n_vectors >= cfg.ann_threshold and (cfg.vector_dtype, cfg.ann_kind) == ("float32", "hnsw"):
+    """The config ``n_vectors`` vectors are searched with: with ``index.auto_compact``, a set of at
+    least ``AUTO_COMPACT_MIN`` vectors under the float32 + HNSW defaults uses int8 IVF + float32
+    re-ranking (recall@10 >= HNSW's at 100k-1M: RESULTS-scale.md)."""
+    big = n_vectors >= max(cfg.ann_threshold, AUTO_COMPACT_MIN)
+    if cfg.auto_compact and big and (cfg.vector_dtype, cfg.ann_kind) == ("float32", "hnsw"):
         return dataclasses.replace(cfg, vector_dtype="int8", ann_kind="ivf")
     return cfg
 

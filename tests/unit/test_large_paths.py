@@ -233,10 +233,15 @@ def test_facet_counts_from_columns_equal_counting_facet_items() -> None:
     assert facet_counts_rows(ColumnStore(shadow), [0]) is None  # an attribute shadows a canonical field
 
 
-def test_auto_compact_above_the_ann_threshold(tmp_path: Path) -> None:
+def test_auto_compact_above_the_ann_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import faiss
 
+    from shoplens.index import vectors
     from shoplens.index.vectors import effective_config
+
+    assert effective_config(IndexConfig(), 199_999) == IndexConfig()  # HNSW up to AUTO_COMPACT_MIN
+    assert effective_config(IndexConfig(), 200_000).ann_kind == "ivf"
+    monkeypatch.setattr(vectors, "AUTO_COMPACT_MIN", 1000)
 
     small, big = IndexConfig(ann_threshold=1000), IndexConfig(ann_threshold=1000, auto_compact=False)
     assert effective_config(small, 999) is small
