@@ -27,7 +27,7 @@ from .rank.ltr import Ranker
 from .rank.rerank import Reranker
 from .retrieve.hybrid import HybridRetriever, QueryPhoto
 from .threads import query_threads
-from .types import IngestReport, Product, Query, SearchResult, SkippedRow
+from .types import Hit, IngestReport, Product, Query, SearchResult, SkippedRow
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,37 @@ class Engine:
         """"More like this": nearest products in the fused text+image space."""
         with query_threads():
             return self.retriever().similar(str(product_id), k, tuple(filters))
+
+    def recommend(self, history: Sequence[str] = (), user: str | None = None, k: int = 10) -> SearchResult:
+        """"Recommended for you": products nearest the shopper's profile (the given history, else
+        the user's stored events), their own history left out; empty without either."""
+        from .rank.recommend import recommend_rows
+
+        if not 1 <= k <= 1000:
+            raise QueryError(f"k must be between 1 and 1000, got {k}")
+        st = self.state
+        hist = list(history) or self.reranker.user_history(user)
+        unknown = [h for h in history if h not in st.id_to_row]
+        if history and len(unknown) == len(history):
+            raise NotFoundError(f"unknown product id(s) in history: {', '.join(map(repr, unknown[:5]))}")
+        with query_threads():
+            rows = recommend_rows(st, hist, k)
+        hits = tuple(Hit(st.products[r], s, i + 1, {"profile": round(s, 6)}) for i, (r, s) in enumerate(rows))
+        return SearchResult(hits, len(hits), {}, {})
+
+    def bought_together(self, product_id: str, k: int = 10) -> SearchResult:
+        """"Bought together": products sharing baskets with this one in the event log (carts and
+        purchases by the same shopper or session); "more like this" when there is no such data."""
+        from .rank.recommend import together_rows
+
+        st = self.state
+        if str(product_id) not in st.id_to_row:
+            raise NotFoundError(f"unknown product id {product_id!r}")
+        rows = together_rows(st, self.reranker.events(), str(product_id), k)
+        if not rows:
+            return self.similar(str(product_id), k)
+        hits = tuple(Hit(st.products[r], s, i + 1, {"together": round(s, 6)}) for i, (r, s) in enumerate(rows))
+        return SearchResult(hits, len(hits), {}, {})
 
     def get(self, product_id: str) -> Product:
         st = self.state

@@ -1,4 +1,4 @@
-"""``shoplens search`` (text, photo or both) and ``shoplens similar`` (more like this)."""
+"""``shoplens search`` (text, photo or both), ``similar`` (more like this), ``recommend`` and ``together``."""
 
 from __future__ import annotations
 
@@ -32,6 +32,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=run_similar)
 
+    r = sub.add_parser("recommend", help='"recommended for you": from a history or a user\'s stored events')
+    r.add_argument("index", type=Path)
+    r.add_argument("--history", nargs="*", default=[], help="product ids the shopper interacted with")
+    r.add_argument("--user", help="a user id whose stored events make the history")
+    r.add_argument("-k", type=int, default=10)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=run_recommend)
+
+    t = sub.add_parser("together", help='"bought together" (from stored carts and purchases; else more like this)')
+    t.add_argument("index", type=Path)
+    t.add_argument("product_id")
+    t.add_argument("-k", type=int, default=10)
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=run_together)
+
 
 def run_search(args: argparse.Namespace) -> int:
     engine = Engine.open(args.index)
@@ -61,5 +76,25 @@ def run_similar(args: argparse.Namespace) -> int:
     result = engine.similar(args.product_id, k=args.k, filters=args.filter)
     if not args.json:
         print(f"more like [{base.id}] {base.title or '(photo only)'}")
+    print_result(result, args.json)
+    return 0
+
+
+def run_recommend(args: argparse.Namespace) -> int:
+    engine = Engine.open(args.index)
+    result = engine.recommend(args.history, args.user, k=args.k)
+    if not result.hits and not args.json:
+        print("no history to recommend from (give --history, or --user with stored events)")
+    print_result(result, args.json)
+    return 0
+
+
+def run_together(args: argparse.Namespace) -> int:
+    engine = Engine.open(args.index)
+    base = engine.get(args.product_id)
+    result = engine.bought_together(args.product_id, k=args.k)
+    if not args.json:
+        how = "bought together with" if result.hits and "together" in result.hits[0].signals else "more like"
+        print(f"{how} [{base.id}] {base.title or '(photo only)'}")
     print_result(result, args.json)
     return 0

@@ -17,6 +17,7 @@ from .features import FEATURES, QueryContext, candidate_features
 from .glossary import Glossary, load_glossary
 from .ltr import RANKER_DIR, Ranker
 from .personal import build_profile, preference_match
+from .recommend import EventIndex
 from .understand import QueryUnderstanding, Understood
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,29 @@ class Reranker:
         self.history_weight = history_weight
         self.ranker: Ranker | None = Ranker.load(index_path / RANKER_DIR)
         self._behaviour: tuple[int, Behaviour] | None = None
+        self._events: EventIndex | None = None
 
     def reload(self) -> None:
         self.ranker = Ranker.load(self.index_path / RANKER_DIR)
         self._behaviour = None
+        self._events = None
+
+    def events(self) -> EventIndex:
+        """Users' histories and baskets from the event log (reloaded after new events)."""
+        if self._events is None:
+            self._events = EventIndex.load(self.index_path)
+        return self._events
+
+    def user_history(self, user: str | None) -> list[str]:
+        """The stored history of a shopper (their id pseudonymised with the index's event key)."""
+        if not user:
+            return []
+        from ..serve.events import EventLog, pseudonymise
+
+        events = self.events()
+        if not events.histories:
+            return []
+        return events.history_of(pseudonymise(EventLog(self.index_path).key, user))
 
     def understanding(self, st: IndexState) -> QueryUnderstanding:
         qu = st._derived.get("understanding")
@@ -87,7 +107,8 @@ class Reranker:
         self, st: IndexState, q: Query, text_vector: np.ndarray | None, coverage: float, lexical: bool = True
     ) -> QueryContext:
         understood = self.understanding(st).understand(q.text, lexical=lexical) if q.text else None
-        return QueryContext(text_vector, coverage, understood, build_profile(st, q.history), self.depth)
+        history = q.history or tuple(self.user_history(q.user))
+        return QueryContext(text_vector, coverage, understood, build_profile(st, history), self.depth)
 
     def features(self, st: IndexState, fused: Fused, runs: dict[str, list[tuple[int, float]]], ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:
         top = fused[: self.depth]
@@ -101,7 +122,7 @@ class Reranker:
     def rerank(
         self, st: IndexState, q: Query, text_vector: np.ndarray | None, coverage: float, fused: Fused, runs: dict[str, list[tuple[int, float]]]
     ) -> RerankOutcome:
-        if not fused or (self.ranker is None and not q.history and not q.explain):
+        if not fused or (self.ranker is None and not q.history and not q.user and not q.explain):
             return RerankOutcome(fused, {}, None)  # nothing to re-rank: skip query understanding
         ctx = self.context(st, q, text_vector, coverage)
         if self.ranker is None and ctx.profile is None:

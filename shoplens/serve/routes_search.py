@@ -126,3 +126,40 @@ async def similar(
         return _response(req, paged, started).model_dump_json().encode()
 
     return Response(await svc.search_pool.run(work), media_type="application/json")
+
+
+@router.get(
+    "/products/{product_id}/together",
+    response_model=SearchResponse,
+    summary="Bought together (shared carts and purchases in the event log; else more like this)",
+)
+async def together(
+    svc: Svc,
+    product_id: str,
+    size: Annotated[int, Query(ge=1, le=100)] = 12,
+) -> Response:
+    started = time.perf_counter()
+    req = SearchRequest(q="", size=size)
+    engine = await svc.fresh_engine()
+
+    def work() -> bytes:
+        return _response(req, engine.bought_together(product_id, k=size), started).model_dump_json().encode()
+
+    return Response(await svc.search_pool.run(work), media_type="application/json")
+
+
+@router.get("/recommend", response_model=SearchResponse, summary="Recommended for you (history or stored events)")
+async def recommend(
+    svc: Svc,
+    history: Annotated[list[str] | None, Query(max_length=100)] = None,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+    size: Annotated[int, Query(ge=1, le=100)] = 12,
+) -> Response:
+    started = time.perf_counter()
+    req = SearchRequest(q="", size=size)
+    engine = await svc.fresh_engine()
+
+    def work() -> bytes:
+        return _response(req, engine.recommend(history or [], user, k=size), started).model_dump_json().encode()
+
+    return Response(await svc.search_pool.run(work), media_type="application/json")

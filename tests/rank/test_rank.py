@@ -11,6 +11,7 @@ import pytest
 
 from shoplens import Config, Engine
 from shoplens.cli.main import main
+from shoplens.errors import NotFoundError
 from shoplens.rank.features import FEATURES
 from shoplens.types import Query
 
@@ -180,3 +181,37 @@ def test_train_from_logged_events_cli(
     meta = json.loads((shop.path / "ranker" / "ranker.json").read_text())
     assert meta["source"] == "events:events.jsonl"
     assert main(["train", str(shop.path), "--events", "--queries", str(events)]) == 2  # one source at a time
+
+
+def test_recommend_and_bought_together(shop: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    women_bags = [p.id for p in shop.products() if p.attributes["gender"] == "Women" and p.attributes["article_type"] == "Bag"]
+    recs = shop.recommend(women_bags[:3], k=5)
+    assert len(recs.hits) == 5 and not {h.id for h in recs.hits} & set(women_bags[:3])  # own history left out
+    assert sum(h.product.attributes["gender"] == "Women" for h in recs.hits) >= 4
+    assert shop.recommend(k=5).hits == ()  # nothing to go on
+    with pytest.raises(NotFoundError):
+        shop.recommend(["no-such-product"])
+    # Stored events: alice bought a women's bag and shoes together; carol carted both and a shirt.
+    events = [
+        {"type": "purchase", "product": women_bags[0], "user": "alice"},
+        {"type": "purchase", "product": "p4", "user": "alice"},
+        {"type": "cart", "product": women_bags[0], "user": "carol"},
+        {"type": "cart", "product": "p4", "user": "carol"},
+        {"type": "cart", "product": "p2", "user": "carol"},
+    ]
+    stored, problems = shop.add_events(events)
+    assert stored == 5 and not problems
+    together = shop.bought_together(women_bags[0], k=3)
+    assert [h.id for h in together.hits][:2] == ["p4", "p2"] and "together" in together.hits[0].signals
+    assert "fused" in shop.bought_together("p40", k=3).hits[0].signals  # no baskets: more like this
+    by_user = shop.recommend(user="alice", k=3)
+    assert by_user.hits and not {h.id for h in by_user.hits} & {women_bags[0], "p4"}
+    # A query with a user id (no explicit history) is personalised from the stored events.
+    plain = shop.search("shoes", k=4)
+    personal = shop.search("shoes", k=4, user="alice")
+    share = lambda res: np.mean([h.product.attributes["gender"] == "Women" for h in res.hits])  # noqa: E731
+    assert share(personal) >= share(plain) and share(personal) >= 0.75
+    assert main(["recommend", str(shop.path), "--user", "alice", "-k", "2"]) == 0
+    assert main(["together", str(shop.path), women_bags[0], "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "bought together with" in out and "p4" in out

@@ -87,6 +87,19 @@ def test_product_similar_and_missing(client: TestClient, demo_index: Engine) -> 
         assert r.status_code == 404 and r.json()["error"]["type"] == "NotFoundError"
 
 
+def test_recommend_and_together(client: TestClient, demo_index: Engine) -> None:
+    apples = [p.id for p in demo_index.products() if p.category == "Apple"]
+    recs = client.get("/recommend", params={"history": apples[:2], "size": 4}).json()
+    ids = [r["id"] for r in recs["results"]]
+    assert len(ids) == 4 and not set(ids) & set(apples[:2])
+    assert client.get("/recommend", params={"size": 4}).json()["results"] == []  # nothing to go on
+    assert client.get("/recommend", params={"history": ["nope"]}).status_code == 404
+    # No baskets in the demo's event log: "bought together" falls back to more like this.
+    together = client.get(f"/products/{apples[0]}/together", params={"size": 3}).json()
+    assert len(together["results"]) == 3 and apples[0] not in [r["id"] for r in together["results"]]
+    assert client.get("/products/nope/together").status_code == 404
+
+
 def test_images_are_served_from_the_index(client: TestClient, demo_index: Engine) -> None:
     product = next(iter(demo_index.products()))
     r = client.get(f"/images/{product.id}")
