@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from shoplens import threads
 from shoplens.threads import query_threads
 
-threadpoolctl = pytest.importorskip("threadpoolctl")
-
-
-def _blas_threads() -> list[int]:
-    return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+pytest.importorskip("threadpoolctl")
 
 
 def test_limit_nests_and_restores() -> None:
-    import numpy  # noqa: F401  (loads its BLAS)
-
-    before = _blas_threads()
-    if not before:
+    np.ones((4, 4)) @ np.ones((4, 4))  # numpy's BLAS is loaded
+    controller = threads._get_controller()
+    libs = controller.select(user_api="blas").lib_controllers if controller else []
+    if not libs:
         pytest.skip("no BLAS library found by threadpoolctl")
+    before = [lib.get_num_threads() for lib in libs]
     with query_threads():
-        assert all(n == 1 for n in _blas_threads())
+        assert all(lib.get_num_threads() == 1 for lib in libs)
         with query_threads():
-            assert all(n == 1 for n in _blas_threads())
-        assert all(n == 1 for n in _blas_threads())  # the outer query still runs
-    assert _blas_threads() == before
+            assert all(lib.get_num_threads() == 1 for lib in libs)
+        assert all(lib.get_num_threads() == 1 for lib in libs)  # the outer query still runs
+    assert [lib.get_num_threads() for lib in libs] == before
