@@ -82,6 +82,9 @@ class USEOnnxTextEncoder:
                 opts.register_custom_ops_library(custom_ops_library())
                 opts.intra_op_num_threads = self.batch_threads
                 opts.inter_op_num_threads = 1
+                # EXTENDED, not ALL: the same vectors (checked bit for bit) for ~10% less CPU; the
+                # layout passes of ALL only add conversions around this graph's int8 matmuls.
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
                 self._session = ort.InferenceSession(str(self._path), opts, providers=["CPUExecutionProvider"])
             return self._session
 
