@@ -88,6 +88,7 @@ def bench_photos(refs: list[str], models: Path, work: Path) -> dict[str, Any]:
     run_parallel(enc.run_with_probs, chunks[:2], workers)  # warm-up: both sessions built
     before = load_note()
     _, model_s, model_cpu = timed(lambda: run_parallel(enc.run_with_probs, chunks, workers))
+    shutil.rmtree(work / "photo-cache", ignore_errors=True)  # cold: an empty cache every run
     cache = EmbeddingCache(work / "photo-cache" / "emb.sqlite")
     cold, cold_s, cold_cpu = timed(lambda: encode_images(enc, refs, cache, 32))
     warm, warm_s, _ = timed(lambda: encode_images(enc, refs, cache, 32))
@@ -113,6 +114,7 @@ def bench_texts(titles: list[str], work: Path, batch_size: int) -> dict[str, Any
     run_parallel(enc.encode, chunks[:2], workers)
     before = load_note()
     _, model_s, model_cpu = timed(lambda: run_parallel(enc.encode, chunks, workers))
+    shutil.rmtree(work / f"text-cache-{batch_size}", ignore_errors=True)
     cache = EmbeddingCache(work / f"text-cache-{batch_size}" / "emb.sqlite")
     (_, n_enc), e2e_s, e2e_cpu = timed(lambda: encode_texts(enc, titles, cache, batch_size))
     cache.close()
