@@ -46,7 +46,9 @@ from shoplens.types import Query  # noqa: E402
 QuerySet = tuple[list[tuple[str, Query]], dict[str, dict[str, int]]]
 
 
-def query_sets(catalog: Path) -> dict[str, QuerySet]:
+def query_sets(catalog: Path, training: set[str]) -> dict[str, QuerySet]:
+    """Dev paraphrase/Chinese sets and the generated ones; generated catalogue-word queries that
+    repeat a training query are left out (they would be in-sample)."""
     import csv
 
     sets: dict[str, QuerySet] = {}
@@ -56,7 +58,7 @@ def query_sets(catalog: Path) -> dict[str, QuerySet]:
     rows = list(csv.DictReader(catalog.open(encoding="utf-8")))
     for kind, items in generate(rows).items():
         if kind == "attr":
-            continue
+            items = [(q, r) for q, r in items if str(q["text"]) not in training]
         qs = [(f"g{kind}{n:03d}", Query(str(q["text"]), history=tuple(q.get("history", ())))) for n, (q, _r) in enumerate(items)]  # type: ignore[arg-type]
         qrels = {f"g{kind}{n:03d}": r for n, (_q, r) in enumerate(items)}
         sets[f"gen {kind}"] = (qs, qrels)
@@ -95,8 +97,8 @@ def main() -> None:
         else:
             Engine(index).add_catalog(catalog)
         engine = Engine.open(index)
-        sets = query_sets(catalog)
         train_q, _e = read_queries(FASHION_DEV / "q-attr.jsonl")
+        sets = query_sets(catalog, {q.text.lower() for _qid, q in train_q})
         train_qrels = read_qrels(FASHION_DEV / "qrels-attr.txt")
         results: dict[str, dict[str, Any]] = {"fused retrieval (no ranker)": {"ndcg": {n: run_set(engine, s)[0] for n, s in sets.items()}}}
         for lib in args.libraries:
