@@ -2,7 +2,8 @@
 
 Fashion: half the products keep title + attributes, the other half only the photo (seeded split);
 text queries are scored on the photo-only products alone (qrels restricted to them; the run
-filtered to them, and also unfiltered). Grocery: shop-shelf photos → products that have a studio
+filtered to them, and also unfiltered). The mirror split (half the products lose their photo)
+scores the photo queries on the text-only listings. Grocery: shop-shelf photos → products that have a studio
 photo and up to 8 shop photos, with and without the learned photo head.
 
     python benchmarks/bench_bridges.py --out benchmarks/results/bridges.json
@@ -44,6 +45,33 @@ def split_fashion(out: Path, seed: int = 7) -> set[str]:
                 r = {k: (v if k in ("id", "image") else "") for k, v in r.items()}
             w.writerow(r)
     return photo_only
+
+
+def split_fashion_text_only(out: Path, seed: int = 7) -> set[str]:
+    """The mirror split: half the products lose their photo (text-only listings)."""
+    src = DATA / "fashion-dev"
+    rows = list(csv.DictReader((src / "catalog.csv").open(encoding="utf-8")))
+    random.Random(seed).shuffle(rows)
+    text_only = {r["id"] for r in rows[: len(rows) // 2]}
+    with (out / "catalog-text-only.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        for r in rows:
+            w.writerow({**r, "image": "" if r["id"] in text_only else str(src / r["image"])})
+    return text_only
+
+
+def photo_to_text_only_scores(engine: Engine, text_only: set[str]) -> dict[str, float]:
+    """Photo queries (q-image) scored on the text-only products alone."""
+    src = DATA / "fashion-dev"
+    qrels = {q: {d: g for d, g in j.items() if d in text_only} for q, j in read_qrels(src / "qrels-image.txt").items()}
+    lines = (src / "q-image.jsonl").read_text(encoding="utf-8").splitlines()
+    full = {o["qid"]: [h.id for h in engine.search(Query(image=str(src / o["image"]), k=100)).hits] for o in map(json.loads, lines)}
+    filtered = {qid: [d for d in ids if d in text_only] for qid, ids in full.items()}
+    return {
+        "image_filtered": round(evaluate(filtered, qrels)[0]["ndcg@10"], 4),
+        "image_mixed": round(evaluate(full, qrels)[0]["ndcg@10"], 4),
+    }
 
 
 def queries(name: str) -> list[tuple[str, str]]:
@@ -102,7 +130,7 @@ def main() -> int:
         "alignment only": {"align": {"enabled": True, "tags": False}},
         "alignment + tags": {"align": {"enabled": True, "tags": True, "tags_weight_with_head": 0.5}},
     }
-    results: dict[str, dict] = {"fashion_half_photo_only": {}, "grocery_shelf_photos": {}}
+    results: dict[str, dict] = {"fashion_half_photo_only": {}, "fashion_half_text_only": {}, "grocery_shelf_photos": {}}
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         photo_only = split_fashion(t)
@@ -114,6 +142,12 @@ def main() -> int:
             row["build_s"] = round(time.perf_counter() - t0, 1)
             results["fashion_half_photo_only"][name] = row
             print(name, row, flush=True)
+        text_only = split_fashion_text_only(t)
+        for name, change in {"no bridge": variants["no bridge"], "alignment": {}}.items():
+            engine = Engine(t / f"t-{name.replace(' ', '_')}", base.replace(**change) if change else base)
+            engine.add_catalog(t / "catalog-text-only.csv")
+            results["fashion_half_text_only"][name] = photo_to_text_only_scores(engine, text_only)
+            print(name, results["fashion_half_text_only"][name], flush=True)
         groc = grocery_catalog(t)
         for name, change in {"raw backbone": {"align": {"enabled": False}}, "photo head": {}}.items():
             engine = Engine(t / f"g-{name.replace(' ', '_')}", base.replace(**change) if change else base)
@@ -126,6 +160,9 @@ def main() -> int:
     print(f"{'bridge':<20}" + "".join(f"{s:>18}" for s in SETS))
     for name, row in results["fashion_half_photo_only"].items():
         print(f"{name:<20}" + "".join(f"{row[s + '_filtered']:>9.3f} / {row[s + '_mixed']:<6.3f}" for s in SETS))
+    print("\nfashion, photo queries scored on text-only products (nDCG@10; filtered run / mixed run)")
+    for name, row in results["fashion_half_text_only"].items():
+        print(f"{name:<20}{row['image_filtered']:>9.3f} / {row['image_mixed']:<6.3f}")
     print("\ngrocery shelf photos → products")
     for name, row in results["grocery_shelf_photos"].items():
         print(f"{name:<20} MRR@10 {row['mrr@10']:.3f}  P@1 {row['p@1']:.3f}  nDCG@10 {row['ndcg@10']:.3f}")
