@@ -31,34 +31,23 @@ DATA = ROOT.parent / "shared" / "data"
 SETS = ("attr", "natural", "zh")
 
 
-def split_fashion(out: Path, seed: int = 7) -> set[str]:
+def split_fashion(out: Path, seed: int = 7, keep: str = "image", name: str = "catalog.csv") -> set[str]:
+    """Write the dev catalogue with a seeded half reduced: ``keep="image"`` leaves those products
+    only their id and photo (photo-only listings), ``keep="text"`` takes their photo away (text-only
+    listings). Returns the reduced half's ids."""
     src = DATA / "fashion-dev"
     rows = list(csv.DictReader((src / "catalog.csv").open(encoding="utf-8")))
     random.Random(seed).shuffle(rows)
-    photo_only = {r["id"] for r in rows[: len(rows) // 2]}
-    with (out / "catalog.csv").open("w", newline="", encoding="utf-8") as fh:
+    reduced = {r["id"] for r in rows[: len(rows) // 2]}
+    with (out / name).open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         for r in rows:
             r = {**r, "image": str(src / r["image"])}
-            if r["id"] in photo_only:
-                r = {k: (v if k in ("id", "image") else "") for k, v in r.items()}
+            if r["id"] in reduced:
+                r = {k: (v if k in ("id", "image") else "") for k, v in r.items()} if keep == "image" else {**r, "image": ""}
             w.writerow(r)
-    return photo_only
-
-
-def split_fashion_text_only(out: Path, seed: int = 7) -> set[str]:
-    """The mirror split: half the products lose their photo (text-only listings)."""
-    src = DATA / "fashion-dev"
-    rows = list(csv.DictReader((src / "catalog.csv").open(encoding="utf-8")))
-    random.Random(seed).shuffle(rows)
-    text_only = {r["id"] for r in rows[: len(rows) // 2]}
-    with (out / "catalog-text-only.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({**r, "image": "" if r["id"] in text_only else str(src / r["image"])})
-    return text_only
+    return reduced
 
 
 def photo_to_text_only_scores(engine: Engine, text_only: set[str]) -> dict[str, float]:
@@ -142,7 +131,7 @@ def main() -> int:
             row["build_s"] = round(time.perf_counter() - t0, 1)
             results["fashion_half_photo_only"][name] = row
             print(name, row, flush=True)
-        text_only = split_fashion_text_only(t)
+        text_only = split_fashion(t, keep="text", name="catalog-text-only.csv")
         for name, change in {"no bridge": variants["no bridge"], "alignment": {}}.items():
             engine = Engine(t / f"t-{name.replace(' ', '_')}", base.replace(**change) if change else base)
             engine.add_catalog(t / "catalog-text-only.csv")
