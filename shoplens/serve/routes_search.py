@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import Response
@@ -14,6 +15,9 @@ from ..types import SearchResult
 from .runtime import Service, get_service
 from .schemas import ErrorResponse, ResultItem, SearchRequest, SearchResponse
 from .security import ReadKey
+
+if TYPE_CHECKING:
+    from ..engine import Engine
 
 MAX_OFFSET = 10_000
 
@@ -128,24 +132,25 @@ async def similar(
     return Response(await svc.search_pool.run(work), media_type="application/json")
 
 
-@router.get(
-    "/products/{product_id}/together",
-    response_model=SearchResponse,
-    summary="Bought together (shared carts and purchases in the event log; else more like this)",
-)
-async def together(
-    svc: Svc,
-    product_id: str,
-    size: Annotated[int, Query(ge=1, le=100)] = 12,
-) -> Response:
+async def _list_response(svc: Svc, size: int, produce: Callable[[Engine], SearchResult]) -> Response:
+    """A product list ("bought together", "recommended for you") as a search response."""
     started = time.perf_counter()
     req = SearchRequest(q="", size=size)
     engine = await svc.fresh_engine()
 
     def work() -> bytes:
-        return _response(req, engine.bought_together(product_id, k=size), started).model_dump_json().encode()
+        return _response(req, produce(engine), started).model_dump_json().encode()
 
     return Response(await svc.search_pool.run(work), media_type="application/json")
+
+
+@router.get(
+    "/products/{product_id}/together",
+    response_model=SearchResponse,
+    summary="Bought together (shared carts and purchases in the event log; else more like this)",
+)
+async def together(svc: Svc, product_id: str, size: Annotated[int, Query(ge=1, le=100)] = 12) -> Response:
+    return await _list_response(svc, size, lambda engine: engine.bought_together(product_id, k=size))
 
 
 @router.get("/recommend", response_model=SearchResponse, summary="Recommended for you (history or stored events)")
@@ -155,11 +160,4 @@ async def recommend(
     user: Annotated[str | None, Query(max_length=200)] = None,
     size: Annotated[int, Query(ge=1, le=100)] = 12,
 ) -> Response:
-    started = time.perf_counter()
-    req = SearchRequest(q="", size=size)
-    engine = await svc.fresh_engine()
-
-    def work() -> bytes:
-        return _response(req, engine.recommend(history or [], user, k=size), started).model_dump_json().encode()
-
-    return Response(await svc.search_pool.run(work), media_type="application/json")
+    return await _list_response(svc, size, lambda engine: engine.recommend(history or [], user, k=size))
