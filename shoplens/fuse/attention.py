@@ -174,16 +174,17 @@ def fit_attention(
     both = has_text & has_image
     if int(both.sum()) < 50 or image.shape[1] == 0:
         return None
-    codes = facet_codes(facet_items)
-    if codes is None:
-        return None
     rng = np.random.default_rng(seed)
     rows = np.flatnonzero(both)
     ref = rows if len(rows) <= SAMPLE else np.sort(rng.choice(rows, SAMPLE, replace=False))
-    # θ has three numbers: a few thousand products are plenty to learn it from.
+    # θ has three numbers: a few thousand products are plenty to learn it from (and only their
+    # facets are read, so a million-product catalogue costs the same).
     fit = rows if len(rows) <= 4 * SAMPLE else np.sort(rng.choice(rows, 4 * SAMPLE, replace=False))
+    codes = facet_codes([facet_items[int(r)] for r in fit])
+    if codes is None:
+        return None
     text_ref, image_ref = np.asarray(text[ref], np.float32), np.asarray(image[ref], np.float32)
     tf, imf = np.asarray(text[fit], np.float32), np.asarray(image[fit], np.float32)
     feats = np.column_stack([density(tf, text_ref), density(imf, image_ref)])
-    gate, report = train_gate(feats, tf, imf, codes[fit], seed)
+    gate, report = train_gate(feats, tf, imf, codes, seed)
     return AttentionFusion(gate, text_ref, image_ref, report)
