@@ -185,17 +185,12 @@ class Engine:
         explain: bool = False,
     ) -> SearchResult:
         """Search by text, photo, or both; ``filters`` like ``["gender=Women", "price<50"]``."""
-        if isinstance(text, Query):
-            q = text
-        else:
-            if not isinstance(text, str):
-                raise QueryError(f"query text must be a string, got {type(text).__name__}")
-            q = Query(text, image, tuple(filters), tuple(history), k, offset, user, explain)
+        q = Query.of(text, image, filters, k, offset, history, user, explain)
         with query_threads():
             return self.retriever().search(q)
 
     def similar(self, product_id: str, k: int = 10, filters: Sequence[str] = ()) -> SearchResult:
-        """"More like this": nearest products in the fused text+image space."""
+        """"More like this": nearest products by text and photo (attention fusion by default)."""
         with query_threads():
             return self.retriever().similar(str(product_id), k, tuple(filters))
 

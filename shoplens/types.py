@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import QueryError
 
 AttrValue = str | int | float | bool
 
@@ -78,6 +80,25 @@ class Query:
     offset: int = 0
     user: str | None = None
     explain: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        text: str | Query = "",
+        image: str | bytes | None = None,
+        filters: Sequence[str] = (),
+        k: int = 10,
+        offset: int = 0,
+        history: Sequence[str] = (),
+        user: str | None = None,
+        explain: bool = False,
+    ) -> Query:
+        """The query of a ``search(...)`` call: a ready Query passes through; text must be a string."""
+        if isinstance(text, Query):
+            return text
+        if not isinstance(text, str):
+            raise QueryError(f"query text must be a string, got {type(text).__name__}")
+        return cls(text, image, tuple(filters), tuple(history), k, offset, user, explain)
 
 
 @dataclass(frozen=True)

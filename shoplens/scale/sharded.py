@@ -116,12 +116,7 @@ class ShardedEngine:
         user: str | None = None,
     ) -> SearchResult:
         """Same arguments and result as :meth:`Engine.search`, over all shards."""
-        if isinstance(text, Query):
-            q = text
-        else:
-            if not isinstance(text, str):
-                raise QueryError(f"query text must be a string, got {type(text).__name__}")
-            q = Query(text, image, tuple(filters), tuple(history), k, offset, user)
+        q = Query.of(text, image, filters, k, offset, history, user)
         cfg = self._config.retrieve
         # validate() reads only the retrieve config, so no index state is needed here.
         q = HybridRetriever(cast(IndexState, None), cfg, self._encoder.encode_query_text, self._encoder.encode_query_image).validate(q)
