@@ -71,24 +71,27 @@ def _prior(st: IndexState, name: str, value: str) -> float:
 
 def implied_fields(st: IndexState, asked: dict[str, str], fields: set[str]) -> set[str]:
     """Fields whose value is (almost) decided by the query's understood values: asking for
-    "Heels" asks for category "Footwear" too, so a history of apparel must not push shoes down."""
+    "Heels" asks for category "Footwear" too, so a history of apparel must not push shoes down.
+    Each (field, value, other field) is measured once per index generation (a pass over N)."""
+    cache: dict[tuple[str, str, str], bool] = st._derived.setdefault("implied_fields", {})
     out: set[str] = set()
     for name, value in asked.items():
-        col = _column(st, name)
-        if col is None or value not in col[1]:
-            continue
-        rows = col[0] == col[1].index(value)
-        if not rows.any():
-            continue
         for other in fields - set(asked) - out:
-            oc = _column(st, other)
-            if oc is None:
-                continue
-            codes = oc[0][rows]
-            codes = codes[codes >= 0]
-            if len(codes) and np.bincount(codes).max() >= IMPLIED * len(codes):
+            key = (name, value, other)
+            if key not in cache:
+                cache[key] = _decides(st, name, value, other)
+            if cache[key]:
                 out.add(other)
     return out
+
+
+def _decides(st: IndexState, name: str, value: str, other: str) -> bool:
+    col, oc = _column(st, name), _column(st, other)
+    if col is None or oc is None or value not in col[1]:
+        return False
+    codes = oc[0][col[0] == col[1].index(value)]
+    codes = codes[codes >= 0]
+    return bool(len(codes)) and int(np.bincount(codes).max()) >= IMPLIED * len(codes)
 
 
 def open_preferences(st: IndexState, profile: Profile, asked: dict[str, str]) -> dict[str, tuple[str, float]]:

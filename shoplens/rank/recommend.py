@@ -28,7 +28,8 @@ class EventIndex:
     it in a basket."""
 
     histories: dict[str, list[str]]
-    baskets: dict[str, list[str]]  # user or session → products carted or bought
+    baskets: dict[str, set[str]]  # user or session → products carted or bought
+    basket_counts: Counter[str]  # product → how many baskets hold it
 
     @classmethod
     def load(cls, index: Path) -> EventIndex:
@@ -49,7 +50,11 @@ class EventIndex:
                     histories[str(ev["user"])].append(str(product))
                 if who and kind in BASKET:
                     baskets[str(who)].append(str(product))
-        return cls(dict(histories), dict(baskets))
+        sets = {who: set(items) for who, items in baskets.items()}
+        counts: Counter[str] = Counter()
+        for items in sets.values():
+            counts.update(items)
+        return cls(dict(histories), sets, counts)
 
     def history_of(self, user_hash: str) -> list[str]:
         """The user's most recent distinct products, oldest first (the order build_profile decays)."""
@@ -65,9 +70,8 @@ class EventIndex:
         """How many baskets (users or sessions) hold each other product together with this one."""
         out: Counter[str] = Counter()
         for items in self.baskets.values():
-            distinct = set(items)
-            if product_id in distinct:
-                out.update(distinct - {product_id})
+            if product_id in items:
+                out.update(items - {product_id})
         return out
 
 
@@ -108,9 +112,7 @@ def together_rows(st: IndexState, events: EventIndex, product_id: str, k: int) -
     co = events.co_baskets(product_id)
     if not co:
         return []
-    counts: Counter[str] = Counter()
-    for items in events.baskets.values():
-        counts.update(set(items))
+    counts = events.basket_counts
     own = counts.get(product_id, 1)
     scored = [(pid, n / np.sqrt(own * counts[pid])) for pid, n in co.items() if pid in st.id_to_row]
     scored.sort(key=lambda t: (-t[1], t[0]))
