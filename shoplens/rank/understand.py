@@ -13,6 +13,7 @@ import numpy as np
 from ..index.lexical import segment
 from ..types import Product
 from .glossary import Glossary, has_cjk
+from .wordnet import WordNet, load_wordnet
 
 _PRICE_MAX = re.compile(
     r"(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*[$€£¥]?\s*(\d+(?:\.\d+)?)|"
@@ -28,6 +29,94 @@ _PRICE_MIN = re.compile(
 MAX_VALUES_PER_FIELD = 300
 GLOSSES_USED = 2  # dictionary meanings per Chinese word taken as query phrases
 GLOSS_CONFIDENCE = 0.9  # a value named by a dictionary meaning (less sure than the query's own words)
+# WordNet links from a query phrase to a value (rank/wordnet.py): the same synset, the value an
+# is-a ancestor of the phrase ("wristwatch" → "Watches"), or a descendant ("underpants" → "Briefs").
+WN_SYNONYM = 0.9
+WN_STEP = 0.05  # less per is-a step
+WN_BROADER = 0.05  # less again when the query is the broader word (one of its kinds is meant)
+WN_SENSE = 0.04  # less per sense of the word before the one linked (first senses are the common ones)
+WN_DEPTH = 2  # is-a steps followed either way
+WN_MAX_WORDS = 3  # longest query phrase looked up
+WN_FIELD_SHARE = 0.5  # a field's WordNet senses: lexicographer files at least this share of its top one
+
+
+@dataclass(frozen=True)
+class _WordNetValues:
+    """Per catalogue value, its WordNet senses in the field's dominant lexicographer files (so
+    "Flats" means shoes, not apartments, when the field's other values are artifacts)."""
+
+    wordnet: WordNet
+    lexfiles: dict[str, set[int]]  # field → its lexicographer files
+    exact: dict[int, list[tuple[str, str, int]]]  # value sense → (field, value, sense position)
+    below: dict[int, list[tuple[str, str, int, int]]]  # a value sense's ancestor → (field, value, position, steps)
+    vocabulary: dict[str, set[str]]  # field → the (stemmed) words of its values
+    counts: dict[str, dict[str, int]]  # field → value → products having it
+
+    @classmethod
+    def build(
+        cls, wordnet: WordNet, entries: Sequence[tuple[str, str, tuple[str, ...]]], counts: dict[str, dict[str, int]]
+    ) -> _WordNetValues:
+        senses: dict[tuple[str, str], list[int]] = {}
+        per_field: dict[str, dict[int, float]] = {}
+        for field, value, _w in entries:
+            ss = wordnet.synsets(value.split())
+            if ss:
+                senses[(field, value)] = ss
+                files = {wordnet.lexfile[s] for s in ss}
+                for lf in files:
+                    per_field.setdefault(field, {})[lf] = per_field.setdefault(field, {}).get(lf, 0.0) + 1.0 / len(files)
+        lexfiles = {f: {lf for lf, c in counts.items() if c >= WN_FIELD_SHARE * max(counts.values())} for f, counts in per_field.items()}
+        exact: dict[int, list[tuple[str, str, int]]] = {}
+        below: dict[int, list[tuple[str, str, int, int]]] = {}
+        for (field, value), ss in senses.items():
+            for pos, s in enumerate(ss):
+                if wordnet.lexfile[s] not in lexfiles[field]:
+                    continue
+                exact.setdefault(s, []).append((field, value, pos))
+                for a, d in wordnet.ancestors(s, WN_DEPTH).items():
+                    if d:
+                        below.setdefault(a, []).append((field, value, pos, d))
+        vocabulary: dict[str, set[str]] = {}
+        for field, _value, words in entries:
+            vocabulary.setdefault(field, set()).update(words)
+        return cls(wordnet, lexfiles, exact, below, vocabulary, counts)
+
+    def match(self, phrases: Sequence[Sequence[str]], used: set[str] | frozenset[str] = frozenset()) -> dict[str, tuple[str, float, int]]:
+        """Per field, the value the phrases name most surely: (value, confidence, words in the
+        phrase); longer phrases first ("tee shirt" over "shirt"). Where the query is broader than
+        several values equally ("underpants": "Briefs", "Boxers"), the catalogue's commonest one,
+        less surely. A phrase in the field's own words, or made of ``used`` words (those that
+        already named another field's value), links by synonymy only ("shoes" is not "Sandals",
+        "white" is not "Trousers")."""
+        best: dict[str, dict[str, tuple[float, int]]] = {}
+
+        def offer(field: str, value: str, conf: float, n_words: int) -> None:
+            cur = best.setdefault(field, {}).get(value)
+            if cur is None or (conf, n_words) > cur:
+                best[field][value] = (conf, n_words)
+
+        wn = self.wordnet
+        for words in phrases:
+            stems = {_stem(w) for w in words}
+            own = set(self.vocabulary) if stems <= used else {f for f, vocab in self.vocabulary.items() if stems <= vocab}
+            for qpos, s in enumerate(wn.synsets(words)):
+                lf = wn.lexfile[s]
+                for a, d in wn.ancestors(s, WN_DEPTH).items():
+                    for field, value, vpos in self.exact.get(a, ()):
+                        if lf in self.lexfiles[field] and (d == 0 or field not in own):
+                            offer(field, value, WN_SYNONYM - WN_STEP * d - WN_SENSE * (qpos + vpos), len(words))
+                for field, value, vpos, d in self.below.get(s, ()):
+                    if lf in self.lexfiles[field] and field not in own:
+                        offer(field, value, WN_SYNONYM - WN_BROADER - WN_STEP * d - WN_SENSE * (qpos + vpos), len(words))
+        out: dict[str, tuple[str, float, int]] = {}
+        for field, values in best.items():
+            n = self.counts.get(field, {})
+            ranked = sorted(values.items(), key=lambda kv: (kv[1][1], kv[1][0], n.get(kv[0], 0)), reverse=True)
+            value, (conf, n_words) = ranked[0]
+            if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+                conf -= WN_BROADER  # as sure of another value: the commoner one, less surely
+            out[field] = (value, round(conf, 3), n_words)
+        return out
 
 
 @dataclass(frozen=True)
@@ -116,6 +205,8 @@ class QueryUnderstanding:
         texts = [value for _f, value, _w in self.entries]
         self.vectors = encode(texts) if texts else np.zeros((0, 1), np.float32)
         self._encode = encode
+        self._wordnet: _WordNetValues | None = None  # built at the first query
+        self._wordnet_built = False
         self.has_price = any(p.price is not None for p in products)
         # Prototypes: per field and value, the mean text vector of the products having it. A query
         # (in any language) is compared with whole products' text rather than with bare words.
@@ -159,6 +250,14 @@ class QueryUnderstanding:
             return []
         return [e for g in glossary.translate(words) for e in g.english[:GLOSSES_USED]]
 
+    def wordnet(self) -> _WordNetValues | None:
+        """The catalogue values' WordNet senses (None without the packaged WordNet)."""
+        if not self._wordnet_built:
+            wn = load_wordnet()
+            self._wordnet = _WordNetValues.build(wn, self.entries, self.fields) if wn is not None else None
+            self._wordnet_built = True
+        return self._wordnet
+
     def confusable(self, field: str, value: str) -> tuple[str, float] | None:
         """The value of the same field whose name is nearest in the embedding space (what an
         embedding match of a paraphrase would most likely pick instead), with that similarity."""
@@ -171,8 +270,9 @@ class QueryUnderstanding:
         return (self.entries[idx[order[0]]][1], float(sims[order[0]])) if order else None
 
     def understand(self, text: str, min_sim: float = 0.70, lexical: bool = True) -> Understood:
-        """Lexical matches first (all of a value's words in the query), then embedding matches of
-        the query's words and word pairs against the values, one best value per field."""
+        """Lexical matches first (all of a value's words in the query), then (English) WordNet links
+        of the query's phrases, then embedding matches of the query's words and word pairs against
+        the values, one best value per field."""
         found: dict[str, tuple[str, float]] = {}
         qwords = _words(text)
         qset = set(qwords)
@@ -192,6 +292,17 @@ class QueryUnderstanding:
                         found[field] = (value, GLOSS_CONFIDENCE)
             if english not in grams:
                 grams.append(english)
+        wn = self.wordnet()
+        if wn is not None and not any(has_cjk(w) for w in raw):
+            tokens = [w.lower() for w in raw]
+            # Words a lexical match used ("white" named the colour) link by synonymy only.
+            used = {w for f, (v, c) in found.items() if c >= 1.0 for w in _words(v)}
+            phrases = [tokens[i : i + n] for n in range(1, WN_MAX_WORDS + 1) for i in range(len(tokens) - n + 1)]
+            for field, (value, conf, n_words) in wn.match(phrases, used).items():
+                prev = found.get(field)
+                # A lexical match on part of a longer phrase gives way ("tee shirt" is not a "Shirt").
+                if prev is None or (prev[0] != value and n_words > len(_words(prev[0]))):
+                    found[field] = (value, conf)
         if grams and len(self.entries):
             sims = self._encode_query(grams) @ self.vectors.T  # grams × values
             best_value = sims.max(axis=0)
