@@ -66,7 +66,7 @@ def encode_texts(
     encoder: TextEncoder,
     texts: Sequence[str],
     cache: EmbeddingCache | None = None,
-    batch_size: int = 256,
+    batch_size: int = 64,
     progress: bool = False,
     desc: str = "encoding text",
     workers: int = 0,

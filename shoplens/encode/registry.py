@@ -50,11 +50,11 @@ def build_image_encoder(cfg: EncodeConfig) -> ImageEncoder:
     if kind == "efficientnet-lite0":
         from .efficientnet import EfficientNetLite0Onnx
 
-        return EfficientNetLite0Onnx(cfg.resolved_cache_dir() / "models", threads=cfg.threads)
+        return EfficientNetLite0Onnx(cfg.resolved_cache_dir() / "models", threads=cfg.threads, size=cfg.image_size)
     if kind == "efficientnet-lite0-torch":
         from .efficientnet import EfficientNetLite0Torch
 
-        return EfficientNetLite0Torch(threads=cfg.threads)
+        return EfficientNetLite0Torch(threads=cfg.threads, size=cfg.image_size)
     if kind == "clip" and arg:
         from .clip import ClipImageEncoder
 

@@ -24,6 +24,7 @@ from .vectors import VectorIndex
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+LEGACY_IMAGE_SIZE = 224  # encode.image_size of indexes whose config predates the setting
 
 
 class LazyRows(Sequence[Any]):
@@ -279,7 +280,11 @@ class IndexState:
     def load(cls, folder: Path, mmap: bool = True) -> IndexState:
         try:
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            config = Config.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+            raw_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            if isinstance(raw_config, dict) and isinstance(raw_config.get("encode"), dict):
+                # Indexes written before encode.image_size existed hold photos encoded at 224.
+                raw_config["encode"].setdefault("image_size", LEGACY_IMAGE_SIZE)
+            config = Config.from_dict(raw_config)
         except (OSError, json.JSONDecodeError) as e:
             raise IndexError_(f"{folder}: unreadable index metadata: {e}") from e
         if manifest.get("format_version") != FORMAT_VERSION:

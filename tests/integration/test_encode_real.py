@@ -38,3 +38,16 @@ def test_use_parallel_batches_match_sequential() -> None:
     seq, _ = encode_texts(enc, texts, batch_size=4, workers=1)
     par, _ = encode_texts(enc, texts, batch_size=4, workers=2)
     np.testing.assert_allclose(par, seq, atol=1e-6)
+
+
+def test_efficientnet_input_side_is_a_setting() -> None:
+    """One exported graph serves every side; each side keys its own cache entries."""
+    models = EncodeConfig().resolved_cache_dir() / "models"
+    small, full = EfficientNetLite0Onnx(models, size=160), EfficientNetLite0Onnx(models, size=224)
+    assert small.name != full.name and small._path == full._path
+    imgs = [Image.open(p).convert("RGB") for p in sorted((DEMO / "images").glob("*.jpg"))[:4]]
+    a, b = small.encode(imgs), full.encode(imgs)
+    assert a.shape == b.shape == (4, 1280)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+    cos = (a * b).sum(axis=1)
+    assert np.all(cos > 0.7) and np.all(cos < 0.9999)  # the same photo, seen at another scale

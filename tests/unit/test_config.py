@@ -145,3 +145,23 @@ def test_weights_values_must_be_numbers() -> None:
 def test_top_level_that_is_not_a_mapping() -> None:
     with pytest.raises(ConfigError):
         Config.from_dict([{"retrieve": {}}])  # type: ignore[arg-type]
+
+
+def test_image_size_is_validated_and_old_indexes_keep_224(tmp_path) -> None:
+    import json
+
+    from shoplens import Config, Engine
+    from shoplens.errors import ConfigError
+    from shoplens.types import Product
+
+    assert Config().encode.image_size == 192
+    with pytest.raises(ConfigError, match="image_size"):
+        Config().replace(encode={"image_size": 20})
+    fake = {"text_encoder": "fake", "image_encoder": "fake", "cache": False, "progress": False}
+    Engine(tmp_path / "idx", Config().replace(encode=fake)).upsert([Product("a", "red dress")])
+    # An index written before the setting existed: its config has no image_size.
+    current = tmp_path / "idx" / (tmp_path / "idx" / "CURRENT").read_text().strip()
+    raw = json.loads((current / "config.json").read_text())
+    del raw["encode"]["image_size"]
+    (current / "config.json").write_text(json.dumps(raw))
+    assert Engine.open(tmp_path / "idx").config.encode.image_size == 224
