@@ -40,9 +40,10 @@ class EncodeConfig:
     # dev nDCG@10 measured equal within 0.001 (benchmarks/RESULTS-encode.md).
     text_batch_size: int = 64
     image_batch_size: int = 32
-    # Input side of the EfficientNet-Lite0 photo encoder (it keys the photo cache): 192 by default,
-    # ~30% faster than the 224 it was trained at for ~1% lower photo-neighbour precision.
-    image_size: int = 192
+    # Input side of the EfficientNet-Lite0 photo encoder (it keys the photo cache). 224, the side it
+    # was trained at, by default; 192 costs ~25% less CPU per photo but measured lower relevance on
+    # shelf photos (grocery nDCG@10 −0.014..−0.017; fashion photos −0.004), see RESULTS-encode.md.
+    image_size: int = 224
     threads: int = 0  # 0 = all cores
     cache: bool = True
     cache_dir: str = ""  # "" = default_cache_dir()

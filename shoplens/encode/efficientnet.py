@@ -22,11 +22,10 @@ from .base import l2_normalize
 
 log = logging.getLogger(__name__)
 
-SIZE = 224  # the resolution the network was trained at
-# The default input side: 192 costs ~30% less CPU per photo than 224 (measured: ~11 vs ~15 ms on one
-# core) for ~1% lower same-type precision among photo neighbours on the fashion dev photos (see
-# benchmarks/RESULTS-encode.md); the graph is exported with free height and width, so any side works.
-DEFAULT_SIZE = 192
+SIZE = 224  # the resolution the network was trained at, and the default input side
+# The graph is exported with free height and width, so any side works (``encode.image_size``): 192
+# costs ~25% less CPU per photo, for lower relevance on small details (benchmarks/RESULTS-encode.md).
+DEFAULT_SIZE = SIZE
 # EfficientNet-Lite was trained on inputs scaled as (x - 127) / 128 (TF reference implementation).
 MEAN, STD = 127.0, 128.0
 

@@ -154,7 +154,8 @@ def test_image_size_is_validated_and_old_indexes_keep_224(tmp_path) -> None:
     from shoplens.errors import ConfigError
     from shoplens.types import Product
 
-    assert Config().encode.image_size == 192
+    assert Config().encode.image_size == 224
+    assert Config().replace(encode={"image_size": 192}).encode.image_size == 192
     with pytest.raises(ConfigError, match="image_size"):
         Config().replace(encode={"image_size": 20})
     fake = {"text_encoder": "fake", "image_encoder": "fake", "cache": False, "progress": False}
@@ -165,3 +166,7 @@ def test_image_size_is_validated_and_old_indexes_keep_224(tmp_path) -> None:
     del raw["encode"]["image_size"]
     (current / "config.json").write_text(json.dumps(raw))
     assert Engine.open(tmp_path / "idx").config.encode.image_size == 224
+    # A setting other than the default is kept by the index it built.
+    other = Config().replace(encode={**fake, "image_size": 160})
+    Engine(tmp_path / "idx2", other).upsert([Product("a", "red dress")])
+    assert Engine.open(tmp_path / "idx2").config.encode.image_size == 160
