@@ -78,6 +78,8 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         add_docs(app)
     app.state.settings = settings
     app.state.service = svc
+    # routes_search first: its /products/{id}/similar and /together must be tried before
+    # routes_products' /products/{id}, whose id (a path parameter: ids may hold "/") would take them.
     for module in (routes_search, routes_products, routes_ops):
         app.include_router(module.router)
     add_error_handlers(app)

@@ -107,7 +107,8 @@ class MetricsMiddleware:
 def route_label(scope: Scope) -> str:
     """The matched route's template, so ids never become label values (bounded cardinality)."""
     route: Any = scope.get("route")
-    path = getattr(route, "path", None)
+    # path_format: the template without converters ("/products/{product_id}", not "...:path}").
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
     if isinstance(path, str):
         return path
     return "/static" if str(scope.get("path", "")).startswith("/static/") else "unmatched"

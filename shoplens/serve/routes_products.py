@@ -106,14 +106,14 @@ def records_to_products(records: Sequence[Any], settings: ServeSettings) -> list
     return products
 
 
-@router.get("/products/{product_id}", response_model=ProductOut, dependencies=[ReadKey], summary="One product")
+@router.get("/products/{product_id:path}", response_model=ProductOut, dependencies=[ReadKey], summary="One product")
 async def get_product(svc: Svc, product_id: str) -> ProductOut:
     engine = await svc.fresh_engine()
     return ProductOut.of(engine.get(product_id))
 
 
 @router.get(
-    "/images/{product_id}",
+    "/images/{product_id:path}",
     dependencies=[ReadKey],
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
@@ -155,7 +155,7 @@ async def put_products(svc: Svc, body: UpsertRequest) -> UpsertResponse:
 
 
 @router.delete(
-    "/products/{product_id}", response_model=DeleteResponse, dependencies=[WriteKey], summary="Delete a product"
+    "/products/{product_id:path}", response_model=DeleteResponse, dependencies=[WriteKey], summary="Delete a product"
 )
 async def delete_product(svc: Svc, product_id: str) -> DeleteResponse:
     await svc.fresh_engine()

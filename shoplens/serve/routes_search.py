@@ -109,7 +109,7 @@ async def search_image(
 
 
 @router.get(
-    "/products/{product_id}/similar", response_model=SearchResponse, summary="More like this product"
+    "/products/{product_id:path}/similar", response_model=SearchResponse, summary="More like this product"
 )
 async def similar(
     svc: Svc,
@@ -145,7 +145,7 @@ async def _list_response(svc: Svc, size: int, produce: Callable[[Engine], Search
 
 
 @router.get(
-    "/products/{product_id}/together",
+    "/products/{product_id:path}/together",
     response_model=SearchResponse,
     summary="Bought together (shared carts and purchases in the event log; else more like this)",
 )

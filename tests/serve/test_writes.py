@@ -176,3 +176,19 @@ def test_writes_by_another_process_are_followed(write_client: TestClient, write_
     other.delete(["elsewhere-1"])
     assert write_client.get("/products/elsewhere-1").status_code == 404
     assert write_client.get("/health").json()["generation"] == other.state.path.name
+
+
+def test_ids_with_slashes_work_in_every_product_route(write_client: TestClient) -> None:
+    r = put(write_client, [{"id": "fruit/dragon 1", "title": "Dragon Fruit", "category": "Exotic"}])
+    assert r.status_code == 200, r.text
+    path = "/products/fruit%2Fdragon%201"  # how a client escapes the id (encodeURIComponent)
+    assert write_client.get(path).json()["id"] == "fruit/dragon 1"
+    assert write_client.get("/products/fruit/dragon 1").json()["id"] == "fruit/dragon 1"
+    similar = write_client.get(path + "/similar", params={"size": 3})
+    assert similar.status_code == 200 and len(similar.json()["results"]) == 3
+    assert "fruit/dragon 1" not in [h["id"] for h in similar.json()["results"]]
+    assert write_client.get(path + "/together", params={"size": 2}).status_code == 200
+    assert write_client.get("/products/fruit%2Fnone/similar").status_code == 404
+    r = write_client.delete(path, headers=AUTH)
+    assert r.status_code == 200 and r.json()["deleted"] == 1
+    assert write_client.get(path).status_code == 404
