@@ -49,8 +49,12 @@ class _Recorder:
 class EncodeBatch:
     """A Ray Data callable class: one copy of the models per worker actor, reused for every batch."""
 
+    # Each actor reserves one CPU (``num_cpus=1``): its encoders get one thread and one batch at
+    # a time, so N actors on an N-core node do not run N × N threads.
+    CPUS = 1
+
     def __init__(self, config: dict[str, Any]) -> None:
-        self.config = Config.from_dict(config)
+        self.config = Config.from_dict(config).replace(encode={"threads": self.CPUS})
         self._text: Any = None
         self._image: Any = None
 
@@ -62,10 +66,12 @@ class EncodeBatch:
         refs = [str(x) for k, x in zip(kinds, items, strict=True) if k == "image"]
         if texts:
             self._text = self._text or build_text_encoder(enc)
-            encode_texts(self._text, texts, cache, enc.text_batch_size, False)
+            encode_texts(self._text, texts, cache, enc.text_batch_size, False, workers=self.CPUS)
         if refs:
             self._image = self._image or build_image_encoder(enc)
-            res = encode_images(self._image, refs, cache, enc.image_batch_size, self.config.ingest, False)
+            res = encode_images(
+                self._image, refs, cache, enc.image_batch_size, self.config.ingest, False, workers=self.CPUS
+            )
             for i, why in res.failed.items():  # the local build reports these rows; log here too
                 log.warning("photo %s not encoded on the cluster: %s", refs[i], why)
         return {
@@ -123,7 +129,7 @@ def encode_catalog(
                 batch_size=max(config.encode.image_batch_size, 64),
                 batch_format="numpy",
                 concurrency=n_workers,
-                num_cpus=1,
+                num_cpus=EncodeBatch.CPUS,
             )
             for batch in out.iter_batches(batch_format="numpy", batch_size=4096):
                 entries += _store(cache, batch)
