@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 
 HISTORY_SIZE = 4
+HISTORY_COPIES = 2  # personalised copies per judged query (different histories)
 CONFUSION = 0.2  # share of attribute values the lexical-blind variant gets wrong, as paraphrases do
 
 
@@ -80,9 +81,10 @@ def build_training_set(
         # Personalised copies of the judged queries (history instead of one of the query's words).
         for qid, q in list(todo):
             if qrels.get(qid) and q.text and not q.history:
-                hq = history_variant(st, q, reranker.understanding(st).understand(q.text), rng)
-                if hq is not None:
-                    todo.append((f"{qid}#history", hq))
+                for n in range(HISTORY_COPIES):
+                    hq = history_variant(st, q, reranker.understanding(st).understand(q.text), rng)
+                    if hq is not None:
+                        todo.append((f"{qid}#history{n or ''}", hq))
     for qid, q in tqdm(todo, desc="features for training", unit="q", disable=None if engine.config.encode.progress else True):
         judged = qrels.get(qid.split("#")[0])
         if not judged:
