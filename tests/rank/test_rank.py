@@ -70,10 +70,12 @@ def test_train_stores_ranker_used_by_search_and_explains(shop: Engine, tmp_path:
     ranker = shop.train(queries, qrels)
     assert ranker.features == list(FEATURES)
     assert (shop.path / "ranker" / "model.txt").is_file()
-    # Each query, its lexical-blind variant, and a personalised copy (one attribute given by a
+    # Each query, its lexical-blind variant, and personalised copies (one attribute given by a
     # history instead of the words) when the catalogue has enough products to draw a history from.
+    from shoplens.rank.train import HISTORY_COPIES
+
     history = ranker.meta["history_queries"]
-    assert 0 < history <= len(queries)
+    assert 0 < history <= HISTORY_COPIES * len(queries)
     assert ranker.meta["queries"] == 2 * len(queries) + history
     assert all(0.0 <= c["cv_ndcg@10"] <= 1.0 for c in ranker.meta["cv"])
     res = shop.search("men blue shoes", k=3, explain=True)
