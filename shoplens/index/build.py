@@ -108,6 +108,33 @@ def _alignment(
     )
 
 
+def listing_time() -> float:
+    """The date given to products a write adds (unix seconds; a function so tests can set it)."""
+    return time.time()
+
+
+def kept_added(old: IndexState) -> np.ndarray:
+    """When the old generation's products were first added; for an index written before dates were
+    recorded, its generation folder's modification time."""
+    if old.added is not None:
+        return np.asarray(old.added, np.float64)
+    when = old.path.stat().st_mtime if old.path is not None else time.time()
+    return np.full(old.n, when, np.float64)
+
+
+def first_added(old: IndexState | None, new_products: list[Product], now: float) -> np.ndarray:
+    """For each written product: its first-added time if it is already listed (an update keeps
+    it), else ``now``."""
+    out = np.full(len(new_products), now, np.float64)
+    if old is not None and old.n:
+        dates = kept_added(old)
+        for n, p in enumerate(new_products):
+            row = old.id_to_row.get(p.id)
+            if row is not None:
+                out[n] = dates[row]
+    return out
+
+
 def merge_aux(
     old: dict[str, np.ndarray], new: dict[str, list[np.ndarray]], n_old: int, n_new: int
 ) -> dict[str, np.ndarray]:
@@ -190,6 +217,7 @@ def build_generation(
     # 3. Merge with the kept part of the old state.
     upsert_ids = {p.id for p in new_products}
     old_ids = set(old.id_to_row) if old else set()
+    new_added = first_added(old, new_products, listing_time())
     drop = upsert_ids | deletes
     idim = engine.image_encoder.dim if refs else (old.image_vectors.shape[1] if old is not None else 0)
     if old is not None and old.n:
@@ -197,6 +225,7 @@ def build_generation(
         products = [old.products[r] for r in keep_rows] + new_products
         text_vectors = np.vstack([np.asarray(old.text_vectors)[keep_rows], new_text])
         has_text = np.concatenate([old.has_text[keep_rows], new_has_text])
+        added = np.concatenate([kept_added(old)[keep_rows], new_added])
         remap = np.full(old.n, -1, np.int64)
         remap[keep_rows] = np.arange(len(keep_rows))
         photo_keep = np.flatnonzero(remap[old.image_owner] >= 0)
@@ -206,7 +235,7 @@ def build_generation(
         old_aux = {name: arr[photo_keep] for name, arr in old.image_aux.items()}
         base = len(keep_rows)
     else:
-        products, text_vectors, has_text = new_products, new_text, new_has_text
+        products, text_vectors, has_text, added = new_products, new_text, new_has_text, new_added
         old_img, old_owner, old_refs, base = np.zeros((0, idim), np.float32), np.zeros(0, np.int64), [], 0
         old_aux = {}
     add_img, add_owner, add_refs = [], [], []
@@ -250,6 +279,7 @@ def build_generation(
             image_aux=image_aux,
             align=align,
             tag_vectors=tag_vectors,
+            added=added,
             lexical=lexical,
             text_model=engine.text_encoder.name,
             image_model=engine.image_encoder.name if refs else (old.image_model if old else ""),

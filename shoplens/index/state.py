@@ -67,6 +67,9 @@ class IndexState:
     image_model: str
     align: AlignModel | None = None
     tag_vectors: np.ndarray | None = None  # N × d_text: zero-shot tag text of photo-only products
+    # N float64: when each product was first added (unix seconds; an update keeps the date).
+    # None for indexes written before it was recorded.
+    added: np.ndarray | None = None
     path: Path | None = None
     id_to_row: dict[str, int] = field(default_factory=dict)
     _text_index: VectorIndex | None = None
@@ -245,6 +248,8 @@ class IndexState:
         with (folder / "products.jsonl").open("w", encoding="utf-8") as fh:
             for p in self.products:
                 fh.write(json.dumps(p.to_dict(), ensure_ascii=False) + "\n")
+        if self.added is not None:
+            np.save(folder / "added.npy", np.asarray(self.added, np.float64))
         if self.tag_vectors is not None and self.tag_vectors.any():
             np.save(folder / "tag_text.npy", np.ascontiguousarray(self.tag_vectors, np.float32))
         for name, arr in self.image_aux.items():
@@ -327,10 +332,15 @@ class IndexState:
                 image_model=manifest["image_model"],
                 align=AlignModel.load(folder / "align") if (folder / "align" / "align.json").is_file() else None,
                 tag_vectors=np.load(folder / "tag_text.npy") if (folder / "tag_text.npy").is_file() else None,
+                added=np.load(folder / "added.npy") if (folder / "added.npy").is_file() else None,
                 path=folder,
             )
         except (OSError, ValueError, KeyError) as e:
             raise IndexError_(f"{folder}: incomplete or corrupt index: {e}") from e
-        if state.text_vectors.shape[0] != state.n or state.image_owner.shape[0] != state.image_vectors.shape[0]:
+        if (
+            state.text_vectors.shape[0] != state.n
+            or state.image_owner.shape[0] != state.image_vectors.shape[0]
+            or (state.added is not None and state.added.shape[0] != state.n)
+        ):
             raise IndexError_(f"{folder}: arrays do not match the product list; rebuild the index")
         return state

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 SHARD_FILE = "shard.json"  # in each shard's root: which shard it is and each product's global order
 # IndexState fields and how a shard takes them; fields not named here are passed through whole
 # (config, model names, a trained alignment model) and derived caches are rebuilt.
-_PER_PRODUCT = ("text_vectors", "has_text")
+_PER_PRODUCT = ("text_vectors", "has_text", "tag_vectors", "added")
 _PER_PHOTO = ("image_vectors", "image_refs", "image_aux")
 _REBUILT = ("products", "image_owner", "lexical", "path", "id_to_row")
 
@@ -35,6 +35,8 @@ def shard_of(product_id: str, n_shards: int) -> int:
 
 
 def _take(value: Any, idx: np.ndarray) -> Any:
+    if value is None:  # an optional array the index does not have
+        return None
     if isinstance(value, dict):
         return {k: _take(v, idx) for k, v in value.items()}
     if isinstance(value, list):

@@ -198,3 +198,33 @@ def test_text_only_catalogue(tmp_path: Path, fake_config: Config) -> None:
     assert engine.similar("a", k=1).hits[0].id == "b"
     engine.upsert([Product("c", title="white tea", images=())])
     assert len(Engine.open(tmp_path / "idx")) == 3
+
+
+def test_products_keep_the_date_they_were_first_added(
+    tmp_path: Path, tiny_catalog: Path, fake_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from shoplens.index import build as build_module
+
+    now = [1_000.0]
+    monkeypatch.setattr(build_module, "listing_time", lambda: now[0])
+    engine = build(tmp_path, tiny_catalog, fake_config)  # all listed at t=1000
+    now[0] = 2_000.0
+    engine.upsert([Product("p9", title="Purple Silk Scarf")])  # new at t=2000
+    now[0] = 3_000.0
+    engine.upsert([Product("p1", title="Red Linen Dress")])  # an update at t=3000 keeps t=1000
+    engine.delete(["p2"])
+    st = Engine.open(tmp_path / "idx").state
+    added = dict(zip((p.id for p in st.products), st.added.tolist(), strict=True))
+    assert added["p1"] == added["p3"] == 1_000.0 and added["p9"] == 2_000.0 and "p2" not in added
+    # An index written before dates were recorded: its products date from the generation's folder.
+    gen = st.path
+    (gen / "added.npy").unlink()
+    assert Engine.open(tmp_path / "idx").state.added is None
+    monkeypatch.setattr(build_module, "listing_time", lambda: 9_000.0)
+    Engine.open(tmp_path / "idx").upsert([Product("p10", title="Blue Cap")])
+    st = Engine.open(tmp_path / "idx").state
+    dates = dict(zip((p.id for p in st.products), st.added.tolist(), strict=True))
+    assert dates["p10"] == 9_000.0 and dates["p1"] == gen.stat().st_mtime
+    assert np.all(np.isfinite(st.added))
