@@ -225,7 +225,7 @@ def build_generation(
         products = [old.products[r] for r in keep_rows] + new_products
         text_vectors = np.vstack([np.asarray(old.text_vectors)[keep_rows], new_text])
         has_text = np.concatenate([old.has_text[keep_rows], new_has_text])
-        added = np.concatenate([kept_added(old)[keep_rows], new_added])
+        listed = np.concatenate([kept_added(old)[keep_rows], new_added])
         remap = np.full(old.n, -1, np.int64)
         remap[keep_rows] = np.arange(len(keep_rows))
         photo_keep = np.flatnonzero(remap[old.image_owner] >= 0)
@@ -235,7 +235,7 @@ def build_generation(
         old_aux = {name: arr[photo_keep] for name, arr in old.image_aux.items()}
         base = len(keep_rows)
     else:
-        products, text_vectors, has_text, added = new_products, new_text, new_has_text, new_added
+        products, text_vectors, has_text, listed = new_products, new_text, new_has_text, new_added
         old_img, old_owner, old_refs, base = np.zeros((0, idim), np.float32), np.zeros(0, np.int64), [], 0
         old_aux = {}
     add_img, add_owner, add_refs = [], [], []
@@ -279,7 +279,7 @@ def build_generation(
             image_aux=image_aux,
             align=align,
             tag_vectors=tag_vectors,
-            added=added,
+            added=listed,
             lexical=lexical,
             text_model=engine.text_encoder.name,
             image_model=engine.image_encoder.name if refs else (old.image_model if old else ""),
