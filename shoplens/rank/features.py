@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,6 +52,9 @@ class QueryContext:
     understood: Understood | None
     profile: Profile | None
     depth: int
+    # Learned from the judgments (rank/train.py value_compatibility): field → asked value → other
+    # values that judges graded as fully as the asked one ("Unisex" for "Women") → that share.
+    compatible: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
 
 
 def candidate_features(
@@ -81,7 +85,7 @@ def candidate_features(
         score = dict(runs.get(name, []))
         cols[col] = np.array([score.get(int(r), 0.0) for r in rows], np.float32)
     cols["coverage"] = np.full(n, ctx.coverage, np.float32)
-    cols.update(_attribute_features(st, rows, ctx.understood))
+    cols.update(_attribute_features(st, rows, ctx.understood, ctx.compatible))
     prices = np.array([st.products[int(r)].price if st.products[int(r)].price is not None else np.nan for r in rows], np.float64)
     cols["price_log"] = np.nan_to_num(np.log1p(np.maximum(prices, 0)), nan=-1.0).astype(np.float32)
     cols["price_in_range"] = _price_in_range(prices, ctx.understood)
@@ -89,11 +93,15 @@ def candidate_features(
     cols["has_image"] = st.has_image[rows].astype(np.float32)
     cols.update(behaviour.features(rows))
     asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
-    cols.update(profile_features(st, ctx.profile, rows, asked))
+    cols.update(profile_features(st, ctx.profile, rows, asked, ctx.compatible))
     return np.column_stack([np.asarray(cols.get(f, np.zeros(n)), np.float32) for f in FEATURES])
 
 
-def _attribute_features(st: IndexState, rows: np.ndarray, u: Understood | None) -> dict[str, np.ndarray]:
+def _attribute_features(
+    st: IndexState, rows: np.ndarray, u: Understood | None, compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
+) -> dict[str, np.ndarray]:
+    """Per candidate: understood values it has (a value the judgments found as good counts by that
+    share), values it contradicts (weighted by confidence), and fields it lacks."""
     n = len(rows)
     match = np.zeros(n, np.float32)
     mismatch = np.zeros(n, np.float32)
@@ -110,8 +118,18 @@ def _attribute_features(st: IndexState, rows: np.ndarray, u: Understood | None) 
                     match[i] += 1
                     conf[i] += c
                 else:
-                    mismatch[i] += c
+                    share = compatibility(compatible, field, value, have)
+                    match[i] += share
+                    conf[i] += c * share
+                    mismatch[i] += c * (1.0 - share)
     return {"attr_match": match, "attr_mismatch": mismatch, "attr_match_conf": conf, "attr_missing": missing}
+
+
+def compatibility(compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None, field: str, asked: str, have: str) -> float:
+    """How fully relevant the judgments found a product with ``have`` where ``asked`` was asked (0 unknown)."""
+    if not compatible:
+        return 0.0
+    return float(compatible.get(field, {}).get(asked, {}).get(have, 0.0))
 
 
 def _price_in_range(prices: np.ndarray, u: Understood | None) -> np.ndarray:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,8 @@ class TrainingSet:
     y: np.ndarray
     groups: list[int]  # candidates per query, in order
     qids: list[str]
+    # Values judged as good as the asked ones (rank/train.py value_compatibility), kept with the model.
+    compatible: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def slices(self) -> list[slice]:
         out, start = [], 0
@@ -253,6 +255,7 @@ def train_ranker(
         # Personalised training copies: the ranker then weighs history itself (see rerank.py).
         "history_queries": sum(1 for q in data.qids if "#history" in q),
         "candidates": int(len(data.y)),
+        "compatible": data.compatible,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if library == "xgboost":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,10 +111,15 @@ def open_preferences(st: IndexState, profile: Profile, asked: dict[str, str]) ->
 
 
 def preference_match(
-    st: IndexState, profile: Profile | None, asked: dict[str, str], rows: np.ndarray
+    st: IndexState,
+    profile: Profile | None,
+    asked: dict[str, str],
+    rows: np.ndarray,
+    compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: how many of the shopper's open preferences it has, and how many it contradicts
-    (a different value on the field); a field the product lacks counts as neither."""
+    (a different value on the field, less the share by which the judgments found that value as good:
+    ``compatible``, see rank/train.py); a field the product lacks counts as neither."""
     match = np.zeros(len(rows), np.float32)
     clash = np.zeros(len(rows), np.float32)
     if profile is None:
@@ -129,12 +134,18 @@ def preference_match(
             if have == v:
                 match[i] += share
             elif have is not None:
-                clash[i] += share
+                ok = float(compatible.get(f, {}).get(v, {}).get(have, 0.0)) if compatible else 0.0
+                match[i] += share * ok
+                clash[i] += share * (1.0 - ok)
     return match, clash
 
 
 def profile_features(
-    st: IndexState, profile: Profile | None, rows: np.ndarray, asked: dict[str, str] | None = None
+    st: IndexState,
+    profile: Profile | None,
+    rows: np.ndarray,
+    asked: dict[str, str] | None = None,
+    compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> dict[str, np.ndarray]:
     n = len(rows)
     if profile is None:
@@ -147,5 +158,5 @@ def profile_features(
         [np.mean([profile.prefs.get(item, 0.0) for item in st.facet_items[r]]) if st.facet_items[r] else 0.0 for r in rows],
         np.float32,
     )
-    pref, clash = preference_match(st, profile, asked or {}, rows)
+    pref, clash = preference_match(st, profile, asked or {}, rows, compatible)
     return {"hist_text": ht.astype(np.float32), "hist_image": hi.astype(np.float32), "hist_attr": ha, "hist_pref": pref, "hist_clash": clash}

@@ -37,7 +37,7 @@ def preference_scores(st: IndexState, rows: np.ndarray, ctx: QueryContext) -> np
     leaves open (measured: mixing in history likeness of whole products pulled other product types
     up and lowered nDCG@10 on the fashion dev queries)."""
     asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
-    match, clash = preference_match(st, ctx.profile, asked, rows)
+    match, clash = preference_match(st, ctx.profile, asked, rows, ctx.compatible)
     return match - clash
 
 
@@ -108,7 +108,8 @@ class Reranker:
     ) -> QueryContext:
         understood = self.understanding(st).understand(q.text, lexical=lexical) if q.text else None
         history = q.history or tuple(self.user_history(q.user))
-        return QueryContext(text_vector, coverage, understood, build_profile(st, history), self.depth)
+        compatible = self.ranker.meta.get("compatible", {}) if self.ranker is not None else {}
+        return QueryContext(text_vector, coverage, understood, build_profile(st, history), self.depth, compatible)
 
     def features(self, st: IndexState, fused: Fused, runs: dict[str, list[tuple[int, float]]], ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:
         top = fused[: self.depth]

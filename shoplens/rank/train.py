@@ -26,6 +26,41 @@ log = logging.getLogger(__name__)
 HISTORY_SIZE = 4
 HISTORY_COPIES = 2  # personalised copies per judged query (different histories)
 CONFUSION = 0.2  # share of attribute values the lexical-blind variant gets wrong, as paraphrases do
+COMPATIBLE_SHARE = 0.5  # another value is "as good" when judges graded it fully this often…
+COMPATIBLE_MIN = 3  # …over at least this many judged products
+
+
+def value_compatibility(
+    st: IndexState, qu: QueryUnderstanding, queries: Sequence[tuple[str, Query]], qrels: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Which other values the judges graded as fully relevant as the asked one: for a query asking
+    field = a (recognised in its words), the judged products that have every other asked value and
+    b ≠ a on that field; b is compatible with a when most of them got the query's top grade (a shop
+    whose judges count "Unisex" for "Women" teaches it; nothing is assumed about the values)."""
+    counts: dict[tuple[str, str, str], list[int]] = {}
+    for qid, q in queries:
+        judged = qrels.get(qid)
+        if not judged or not q.text:
+            continue
+        top = max(judged.values())
+        asked = {f: v for f, (v, c) in qu.understand(q.text).attributes.items() if c >= 1.0}
+        for pid, grade in judged.items():
+            row = st.id_to_row.get(pid)
+            if row is None:
+                continue
+            items = dict(st.facet_items[row])
+            for f, a in asked.items():
+                b = items.get(f)
+                if b is None or b == a or any(items.get(g) != v for g, v in asked.items() if g != f):
+                    continue
+                c = counts.setdefault((f, a, b), [0, 0])
+                c[0] += 1
+                c[1] += int(grade >= top)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for (f, a, b), (n, good) in sorted(counts.items()):
+        if n >= COMPATIBLE_MIN and good >= COMPATIBLE_SHARE * n:
+            out.setdefault(f, {}).setdefault(a, {})[b] = round(good / n, 3)
+    return out
 
 
 def confuse(qu: QueryUnderstanding, understood: Understood, rng: np.random.Generator) -> Understood:
@@ -75,6 +110,9 @@ def build_training_set(
     reranker = engine.reranker
     retriever = engine.retriever()
     rng = np.random.default_rng(seed)
+    compatible = value_compatibility(st, reranker.understanding(st), queries, qrels)
+    if compatible:
+        log.info("values judged as good as the asked ones: %s", compatible)
     xs, ys, groups, qids = [], [], [], []
     todo = list(queries)
     if augment:
@@ -104,6 +142,7 @@ def build_training_set(
         for var_runs, coverage, lexical in variants:
             fused = retriever.fuse(var_runs, vq, coverage)
             ctx = reranker.context(st, vq, retriever.text_vector if vq.text else None, coverage, lexical)
+            ctx = replace(ctx, compatible=compatible)
             if not lexical and ctx.understood is not None:
                 ctx = replace(ctx, understood=confuse(reranker.understanding(st), ctx.understood, rng))
             rows, x = reranker.features(st, fused, var_runs, ctx)
@@ -115,5 +154,5 @@ def build_training_set(
             groups.append(len(rows))
             qids.append(qid if lexical else f"{qid}#blind")
     if not groups:
-        return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), [], [])
-    return TrainingSet(np.vstack(xs), np.concatenate(ys), groups, qids)
+        return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), [], [], compatible)
+    return TrainingSet(np.vstack(xs), np.concatenate(ys), groups, qids, compatible)
