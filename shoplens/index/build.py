@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
+import os
 import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..config import AlignConfig
 from ..fuse.align import AlignModel
 from ..fuse.bridge import prepare_alignment, product_means
 from ..types import Product, SkippedRow
@@ -94,18 +102,78 @@ def _alignment(
     norms = np.linalg.norm(pim, axis=1, keepdims=True)
     pim = np.divide(pim, norms, out=np.zeros_like(pim), where=norms > 0)
     colour = product_means(image_aux["colour"], image_owner, n) if "colour" in image_aux else None
-    return prepare_alignment(
-        engine.config.align,
-        text_vectors,
-        has_text,
-        pim,
-        colour,
-        image_vectors,
-        image_owner,
-        old.align if old is not None else None,
-        engine.align_source,
-        engine.config.encode.progress,
-    )
+    previous = old.align if old is not None else None
+
+    def train() -> AlignModel | None:
+        return prepare_alignment(
+            engine.config.align,
+            text_vectors,
+            has_text,
+            pim,
+            colour,
+            image_vectors,
+            image_owner,
+            previous,
+            engine.align_source,
+            engine.config.encode.progress,
+        )
+
+    enc = engine.config.encode
+    if previous is not None or engine.align_source is not None or not enc.cache or not engine.config.align.enabled:
+        return train()
+    # A first build trains from its inputs alone: the same catalogue indexed again (into a new
+    # folder, or after a settings change that leaves the vectors alone) reuses the trained heads.
+    key = alignment_key(engine.config.align, text_vectors, has_text, image_vectors, image_owner, image_aux)
+    return cached_alignment(enc.resolved_cache_dir() / "align", key, train)
+
+
+ALIGN_CACHE_VERSION = 1  # bump when training changes what the same inputs give
+
+
+def alignment_key(
+    cfg: AlignConfig,
+    text_vectors: np.ndarray,
+    has_text: np.ndarray,
+    image_vectors: np.ndarray,
+    image_owner: np.ndarray,
+    image_aux: dict[str, np.ndarray],
+) -> str:
+    """A fingerprint of everything a first alignment training reads."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(json.dumps([ALIGN_CACHE_VERSION, dataclasses.asdict(cfg)], sort_keys=True).encode())
+    for arr in (text_vectors, has_text, image_vectors, image_owner, image_aux.get("colour", np.zeros(0))):
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def cached_alignment(folder: Path, key: str, train: Callable[[], AlignModel | None]) -> AlignModel | None:
+    """The model stored under ``key``, else ``train()``'s, stored atomically (a half-written entry
+    is never read: it is renamed into place complete)."""
+    entry = folder / key
+    if (entry / "align.json").is_file():
+        try:
+            stored = AlignModel.load(entry)
+            log.info("alignment reused from the cache (%s)", entry)
+            return stored
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("alignment cache entry %s unreadable (%s): training again", entry, e)
+            shutil.rmtree(entry, ignore_errors=True)
+    model = train()
+    if model is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder))
+        model.save(tmp)
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another build stored the same entry meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        log.warning("alignment not cached in %s: %s", folder, e)
+    return model
 
 
 def listing_time() -> float:

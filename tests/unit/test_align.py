@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shoplens import Config, Engine
+from shoplens import Config, Engine, Product
 from shoplens.config import AlignConfig
 from shoplens.encode.base import l2_normalize
 from shoplens.fuse.align import AlignModel, fit_ridge, knn_transfer, train_photo, train_text_image
@@ -139,3 +139,37 @@ def test_bridge_parts_share_the_gram_matrix() -> None:
     np.testing.assert_allclose(ridge_val, fit_ridge(x[train], t[train]).apply(x[val]), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(knn_val, knn_transfer(images[val], images[train], t[train]), atol=1e-6)
     np.testing.assert_allclose(gram(x), x.astype(np.float64).T @ x.astype(np.float64))
+
+
+def test_a_first_build_reuses_a_cached_alignment(
+    tmp_path: Path, half_photo_only: Path, fake_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from shoplens.index import build as build_module
+
+    cfg = fake_config.replace(
+        encode={"cache": True, "cache_dir": str(tmp_path / "cache")},
+        align={"min_pairs": 20, "epochs": 5, "lr": 1e-2, "dropout": 0.0},
+    )
+    trained = []
+    real = build_module.prepare_alignment
+    monkeypatch.setattr(build_module, "prepare_alignment", lambda *a, **k: trained.append(1) or real(*a, **k))
+    first = Engine(tmp_path / "a", cfg)
+    first.add_catalog(half_photo_only)
+    assert len(trained) == 1 and first.state.align is not None and first.state.align.text_image is not None
+    again = Engine(tmp_path / "b", cfg)  # the same catalogue into a new folder: no training
+    again.add_catalog(half_photo_only)
+    assert len(trained) == 1 and again.state.align is not None and again.state.align.text_image is not None
+    np.testing.assert_array_equal(again.state.align.text_image.weight, first.state.align.text_image.weight)
+    assert [h.id for h in again.search("blue item", k=10).hits] == [h.id for h in first.search("blue item", k=10).hits]
+    # Other training settings, or an unreadable entry, train again.
+    Engine(tmp_path / "c", cfg.replace(align={"epochs": 4})).add_catalog(half_photo_only)
+    assert len(trained) == 2
+    for entry in (tmp_path / "cache" / "align").iterdir():
+        (entry / "align.json").write_text("{broken")
+    Engine(tmp_path / "d", cfg).add_catalog(half_photo_only)
+    assert len(trained) == 3
+    # Later writes to an index retrain (or keep) from its own previous model, never from the cache.
+    again.upsert([Product("new", title="red item")])
+    assert len(trained) == 4
