@@ -139,6 +139,8 @@ class SearchResult:
     """The answer to a query: the page of hits, the total number of matches and facet counts."""
 
     hits: tuple[Hit, ...]
+    # Candidates the query retrieved (every retriever's, fused, after filters): bounded by the
+    # retrieval depth, so it counts what can be paged through, not every product that mentions a word.
     total: int
     facets: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     timings_ms: Mapping[str, float] = field(default_factory=dict)

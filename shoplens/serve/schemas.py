@@ -84,7 +84,10 @@ class ResultItem(ProductOut):
 class SearchResponse(BaseModel):
     query: str = ""
     results: list[ResultItem]
-    total: int = Field(description="how many products match (all pages)")
+    total: int = Field(
+        description="how many candidates the query retrieved (all pages): lexical matches and dense "
+        "neighbours, after filters, at most a few times retrieve.depth; not a count of the whole catalogue"
+    )
     page: int
     size: int
     pages: int
