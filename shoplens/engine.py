@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .config import Config
 from .encode.base import ImageEncoder, TextEncoder
@@ -22,12 +24,12 @@ from .index import atomic
 from .index.lexical import LexicalIndex, product_body_text, product_name_text
 from .index.state import IndexState
 from .ingest.catalog import load_catalog
-from .ingest.images import decode_image, load_image_bytes
+from .ingest.images import decode_image, load_image_bytes, to_rgb
 from .rank.ltr import Ranker
 from .rank.rerank import Reranker
 from .retrieve.hybrid import HybridRetriever, QueryPhoto
 from .threads import query_threads
-from .types import Hit, IngestReport, Product, Query, SearchResult, SkippedRow
+from .types import Hit, IngestReport, Product, Query, QueryImage, SearchResult, SkippedRow
 
 log = logging.getLogger(__name__)
 
@@ -121,10 +123,13 @@ class Engine:
     def encode_query_text(self, text: str) -> np.ndarray:
         return self.text_encoder.encode([text])[0]
 
-    def encode_query_image(self, image: str | bytes) -> QueryPhoto:
-        """A query photo (path, URL or bytes) → its feature vector and colour histogram."""
-        data = image if isinstance(image, bytes) else load_image_bytes(image, self._config.ingest)
-        img = decode_image(data, self._config.ingest)
+    def encode_query_image(self, image: QueryImage) -> QueryPhoto:
+        """A query photo (path, URL, bytes or an opened PIL image) → its feature vector and colour histogram."""
+        if isinstance(image, Image.Image):
+            img = to_rgb(image)
+        else:
+            data = image if isinstance(image, bytes) else load_image_bytes(os.fspath(image), self._config.ingest)
+            img = decode_image(data, self._config.ingest)
         return QueryPhoto(self.image_encoder.encode([img])[0], colour_histogram(img))
 
     # -- reading -----------------------------------------------------------------------------
@@ -176,7 +181,7 @@ class Engine:
     def search(
         self,
         text: str | Query = "",
-        image: str | bytes | None = None,
+        image: QueryImage | None = None,
         filters: Sequence[str] = (),
         k: int = 10,
         offset: int = 0,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from .errors import QueryError
 
 AttrValue = str | int | float | bool
+# A query photo: a path or URL, the file's bytes, or an already opened image.
+QueryImage = str | bytes | os.PathLike[str] | Image.Image
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,10 @@ class Product:
 
 @dataclass(frozen=True)
 class Query:
-    """A shopper's query: text, a photo (path or bytes), filters and interaction history."""
+    """A shopper's query: text, a photo (path, URL, bytes or PIL image), filters and interaction history."""
 
     text: str = ""
-    image: str | bytes | None = None
+    image: QueryImage | None = None
     filters: tuple[str, ...] = ()
     history: tuple[str, ...] = ()
     k: int = 10
@@ -85,7 +90,7 @@ class Query:
     def of(
         cls,
         text: str | Query = "",
-        image: str | bytes | None = None,
+        image: QueryImage | None = None,
         filters: Sequence[str] = (),
         k: int = 10,
         offset: int = 0,
@@ -98,6 +103,8 @@ class Query:
             return text
         if not isinstance(text, str):
             raise QueryError(f"query text must be a string, got {type(text).__name__}")
+        if image is not None and not isinstance(image, str | bytes | os.PathLike | Image.Image):
+            raise QueryError(f"a query photo must be a path, URL, bytes or PIL image, got {type(image).__name__}")
         return cls(text, image, tuple(filters), tuple(history), k, offset, user, explain)
 
 

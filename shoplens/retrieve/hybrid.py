@@ -16,7 +16,7 @@ from ..errors import NotFoundError, QueryError
 from ..index.lexical import segment
 from ..index.state import IndexState
 from ..rank.glossary import has_cjk
-from ..types import Hit, Query, SearchResult
+from ..types import Hit, Query, QueryImage, SearchResult
 from .filters import facet_counts, facet_counts_rows, filter_mask, parse_filter
 from .fusion import reciprocal_rank_fusion
 
@@ -41,7 +41,7 @@ class QueryPhoto:
     colour: np.ndarray | None = None
 
 
-EncodePhoto = Callable[["str | bytes"], QueryPhoto]
+EncodePhoto = Callable[["QueryImage"], QueryPhoto]
 
 
 def query_coverage(tokens: list[str], st: IndexState) -> float:

@@ -15,7 +15,7 @@ from ..index.state import IndexState
 from ..retrieve.filters import facet_counts, parse_filter
 from ..retrieve.fusion import reciprocal_rank_fusion
 from ..retrieve.hybrid import HybridRetriever
-from ..types import Hit, Product, Query, SearchResult
+from ..types import Hit, Product, Query, QueryImage, SearchResult
 from ._ray import connect
 from .shard_actor import Scored, ShardCandidates, ShardServer
 
@@ -108,7 +108,7 @@ class ShardedEngine:
     def search(
         self,
         text: str | Query = "",
-        image: str | bytes | None = None,
+        image: QueryImage | None = None,
         filters: Sequence[str] = (),
         k: int = 10,
         offset: int = 0,

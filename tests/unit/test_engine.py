@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shoplens import Config, Engine, Product
@@ -160,6 +161,23 @@ def test_wrong_query_type(tmp_path: Path, tiny_catalog: Path, fake_config: Confi
     engine = build(tmp_path, tiny_catalog, fake_config)
     with pytest.raises(QueryError, match="string"):
         engine.search(123)  # type: ignore[arg-type]
+    with pytest.raises(QueryError, match="query photo must be a path, URL, bytes or PIL image, got ndarray"):
+        engine.search(image=np.zeros((8, 8, 3), np.uint8))  # type: ignore[arg-type]
+
+
+def test_a_query_photo_may_be_a_path_bytes_or_an_opened_image(
+    tmp_path: Path, tiny_catalog: Path, fake_config: Config
+) -> None:
+    from PIL import Image
+
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    query = solid(tmp_path / "q.jpg", COLOURS["blue"], (80, 80))
+    want = [h.id for h in engine.search(image=str(query), k=3).hits]
+    assert [h.id for h in engine.search(image=query, k=3).hits] == want  # a Path
+    assert [h.id for h in engine.search(image=query.read_bytes(), k=3).hits] == want
+    with Image.open(query) as img:
+        assert [h.id for h in engine.search(image=img, k=3).hits] == want
+        assert [h.id for h in engine.search(image=img.convert("L").convert("RGBA"), k=3).hits]
 
 
 def test_corrupt_query_photo(tmp_path: Path, tiny_catalog: Path, fake_config: Config) -> None:
