@@ -32,6 +32,7 @@ FEATURES = (
     "price_in_range",
     "has_text",
     "has_image",
+    "age_log",
     "popularity",
     "ctr",
     "conversion",
@@ -91,10 +92,28 @@ def candidate_features(
     cols["price_in_range"] = _price_in_range(prices, ctx.understood)
     cols["has_text"] = st.has_text[rows].astype(np.float32)
     cols["has_image"] = st.has_image[rows].astype(np.float32)
+    cols["age_log"] = listing_age_log(st)[rows]
     cols.update(behaviour.features(rows))
     asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
     cols.update(profile_features(st, ctx.profile, rows, asked, ctx.compatible))
     return np.column_stack([np.asarray(cols.get(f, np.zeros(n)), np.float32) for f in FEATURES])
+
+
+def listing_age_log(st: IndexState) -> np.ndarray:
+    """Freshness, per product: log(1 + days it was listed before the newest product of the index)
+    (0 for all when the index has no listing dates, or listed everything at once). Relative to the
+    newest listing, not to the clock, so a ranker trained today reads an index the same way later."""
+    age = st._derived.get("age_log")
+    if age is None:
+        added = st.added
+        if added is None or not len(added):
+            age = np.zeros(st.n, np.float32)
+        else:
+            days = (float(np.max(added)) - np.asarray(added, np.float64)) / 86_400.0
+            age = np.log1p(np.maximum(days, 0.0)).astype(np.float32)
+        age.setflags(write=False)
+        st._derived["age_log"] = age
+    return age
 
 
 def _attribute_features(

@@ -246,3 +246,23 @@ def test_products_keep_the_date_they_were_first_added(
     dates = dict(zip((p.id for p in st.products), st.added.tolist(), strict=True))
     assert dates["p10"] == 9_000.0 and dates["p1"] == gen.stat().st_mtime
     assert np.all(np.isfinite(st.added))
+
+
+def test_freshness_feature_counts_days_before_the_newest_listing(
+    tmp_path: Path, tiny_catalog: Path, fake_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from shoplens.index import build as build_module
+    from shoplens.rank.features import FEATURES, listing_age_log
+
+    now = [0.0]
+    monkeypatch.setattr(build_module, "listing_time", lambda: now[0])
+    engine = build(tmp_path, tiny_catalog, fake_config)
+    assert not listing_age_log(engine.state).any()  # all listed at once: no signal
+    now[0] = 9 * 86_400.0
+    engine.upsert([Product("p9", title="Purple Silk Scarf")])
+    st = engine.state
+    age = dict(zip((p.id for p in st.products), listing_age_log(st).tolist(), strict=True))
+    assert age["p9"] == 0.0 and age["p1"] == pytest.approx(np.log1p(9.0))
+    assert "age_log" in FEATURES
