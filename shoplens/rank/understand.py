@@ -34,8 +34,10 @@ GLOSS_CONFIDENCE = 0.9  # a value named by a dictionary meaning (less sure than 
 WN_SYNONYM = 0.9
 WN_STEP = 0.05  # less per is-a step
 WN_BROADER = 0.05  # less again when the query is the broader word (one of its kinds is meant)
-WN_SENSE = 0.04  # less per sense of the word before the one linked (first senses are the common ones)
+WN_SENSE = 0.05  # less per sense of the query word before the one linked, as much as an is-a step
+# (first senses are the common ones)
 WN_DEPTH = 2  # is-a steps followed either way
+WN_MIN = 0.7  # weaker links are dropped (as embedding matches below 0.70 are)
 WN_MAX_WORDS = 3  # longest query phrase looked up
 WN_FIELD_SHARE = 0.5  # a field's WordNet senses: lexicographer files at least this share of its top one
 
@@ -69,9 +71,8 @@ class _WordNetValues:
         exact: dict[int, list[tuple[str, str, int]]] = {}
         below: dict[int, list[tuple[str, str, int, int]]] = {}
         for (field, value), ss in senses.items():
-            for pos, s in enumerate(ss):
-                if wordnet.lexfile[s] not in lexfiles[field]:
-                    continue
+            # Sense positions among the field's senses ("top" the garment is not its 8th meaning here).
+            for pos, s in enumerate(x for x in ss if wordnet.lexfile[x] in lexfiles[field]):
                 exact.setdefault(s, []).append((field, value, pos))
                 for a, d in wordnet.ancestors(s, WN_DEPTH).items():
                     if d:
@@ -81,41 +82,50 @@ class _WordNetValues:
             vocabulary.setdefault(field, set()).update(words)
         return cls(wordnet, lexfiles, exact, below, vocabulary, counts)
 
-    def match(self, phrases: Sequence[Sequence[str]], used: set[str] | frozenset[str] = frozenset()) -> dict[str, tuple[str, float, int]]:
+    def match(
+        self, phrases: Sequence[Sequence[str]], used: set[str] | frozenset[str] = frozenset()
+    ) -> dict[str, tuple[str, float, int, bool]]:
         """Per field, the value the phrases name most surely: (value, confidence, words in the
-        phrase); longer phrases first ("tee shirt" over "shirt"). Where the query is broader than
-        several values equally ("underpants": "Briefs", "Boxers"), the catalogue's commonest one,
+        phrase, whether the phrase is a synonym of the value); longer phrases first ("tee shirt"
+        over "shirt"). Where the query is broader than several values equally ("underpants": "Briefs", "Boxers"), the catalogue's commonest one,
         less surely. A phrase in the field's own words, or made of ``used`` words (those that
         already named another field's value), links by synonymy only ("shoes" is not "Sandals",
         "white" is not "Trousers")."""
-        best: dict[str, dict[str, tuple[float, int]]] = {}
+        best: dict[str, dict[str, tuple[float, int, bool]]] = {}
 
-        def offer(field: str, value: str, conf: float, n_words: int) -> None:
+        def offer(field: str, value: str, conf: float, n_words: int, synonym: bool) -> None:
+            if conf < WN_MIN:
+                return
             cur = best.setdefault(field, {}).get(value)
-            if cur is None or (conf, n_words) > cur:
-                best[field][value] = (conf, n_words)
+            if cur is None or (conf, n_words) > cur[:2]:
+                best[field][value] = (conf, n_words, synonym)
 
         wn = self.wordnet
         for words in phrases:
             stems = {_stem(w) for w in words}
             own = set(self.vocabulary) if stems <= used else {f for f, vocab in self.vocabulary.items() if stems <= vocab}
-            for qpos, s in enumerate(wn.synsets(words)):
+            seen: dict[str, int] = {}  # per field, the phrase's senses in its lexicographer files so far
+            for s in wn.synsets(words):
                 lf = wn.lexfile[s]
+                qpos = {f: seen.get(f, 0) for f, files in self.lexfiles.items() if lf in files}
+                for f in qpos:
+                    seen[f] = qpos[f] + 1
                 for a, d in wn.ancestors(s, WN_DEPTH).items():
                     for field, value, vpos in self.exact.get(a, ()):
-                        if lf in self.lexfiles[field] and (d == 0 or field not in own):
-                            offer(field, value, WN_SYNONYM - WN_STEP * d - WN_SENSE * (qpos + vpos), len(words))
+                        if field in qpos and (d == 0 or field not in own):
+                            offer(field, value, WN_SYNONYM - WN_STEP * d - WN_SENSE * (qpos[field] + vpos), len(words), d == 0)
                 for field, value, vpos, d in self.below.get(s, ()):
-                    if lf in self.lexfiles[field] and field not in own:
-                        offer(field, value, WN_SYNONYM - WN_BROADER - WN_STEP * d - WN_SENSE * (qpos + vpos), len(words))
-        out: dict[str, tuple[str, float, int]] = {}
+                    if field in qpos and field not in own:
+                        conf = WN_SYNONYM - WN_BROADER - WN_STEP * d - WN_SENSE * (qpos[field] + vpos)
+                        offer(field, value, conf, len(words), False)
+        out: dict[str, tuple[str, float, int, bool]] = {}
         for field, values in best.items():
             n = self.counts.get(field, {})
             ranked = sorted(values.items(), key=lambda kv: (kv[1][1], kv[1][0], n.get(kv[0], 0)), reverse=True)
-            value, (conf, n_words) = ranked[0]
-            if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
+            value, (conf, n_words, synonym) = ranked[0]
+            if len(ranked) > 1 and ranked[1][1][:2] == ranked[0][1][:2]:
                 conf -= WN_BROADER  # as sure of another value: the commoner one, less surely
-            out[field] = (value, round(conf, 3), n_words)
+            out[field] = (value, round(conf, 3), n_words, synonym)
         return out
 
 
@@ -298,10 +308,11 @@ class QueryUnderstanding:
             # Words a lexical match used ("white" named the colour) link by synonymy only.
             used = {w for f, (v, c) in found.items() if c >= 1.0 for w in _words(v)}
             phrases = [tokens[i : i + n] for n in range(1, WN_MAX_WORDS + 1) for i in range(len(tokens) - n + 1)]
-            for field, (value, conf, n_words) in wn.match(phrases, used).items():
+            for field, (value, conf, n_words, synonym) in wn.match(phrases, used).items():
                 prev = found.get(field)
-                # A lexical match on part of a longer phrase gives way ("tee shirt" is not a "Shirt").
-                if prev is None or (prev[0] != value and n_words > len(_words(prev[0]))):
+                # A lexical match on part of a longer phrase gives way to the phrase's synonym ("tee
+                # shirt" is a "T-shirt", not a "Shirt"; a "tank top", a kind of shirt, stays a "Top").
+                if prev is None or (synonym and prev[0] != value and n_words > len(_words(prev[0]))):
                     found[field] = (value, conf)
         if grams and len(self.entries):
             sims = self._encode_query(grams) @ self.vectors.T  # grams × values

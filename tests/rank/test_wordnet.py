@@ -26,6 +26,8 @@ DATA = """\
 00000800 15 n 02 apartment 0 flat 0 000 | rooms
 00000900 06 n 01 flat 0 001 @ 00000100 n 0000 | a shoe
 00001000 15 n 01 Paris 0 001 @i 00000800 n 0000 | a city
+00001100 06 n 01 top 0 001 @ 00000100 n 0000 | a garment
+00001200 06 n 01 tank_top 0 001 @ 00000700 n 0000 | a sleeveless shirt
 """
 INDEX = """\
   1 license
@@ -42,7 +44,7 @@ def tiny_wordnet(tmp_path: Path) -> WordNet:
     (d / "data.noun2").write_text("".join(lines[6:]))
     (d / "index.noun").write_text(INDEX)
     out = extract(d)
-    assert out[0] == FORMAT and len(out) == 1 + 9  # the instance is left out
+    assert out[0] == FORMAT and len(out) == 1 + 11  # the instance is left out
     return WordNet.parse(out)
 
 
@@ -80,7 +82,7 @@ def understanding(values: dict[str, list[str]], counts: dict[str, int] | None = 
 
 def test_understanding_links_query_words_through_wordnet(tmp_path: Path) -> None:
     wn = tiny_wordnet(tmp_path)
-    qu = understanding({"article_type": ["Briefs", "Boxers", "Shirts", "Tshirts", "Flats"]}, {"Briefs": 5, "Boxers": 2})
+    qu = understanding({"article_type": ["Briefs", "Boxers", "Shirts", "Tshirts", "Flats", "Tops"]}, {"Briefs": 5, "Boxers": 2})
     qu._wordnet, qu._wordnet_built = _WordNetValues.build(wn, qu.entries, qu.fields), True
     # Broader than two values: the commoner one, less surely than a synonym.
     got = qu.understand("white underpants").attributes["article_type"]
@@ -89,6 +91,8 @@ def test_understanding_links_query_words_through_wordnet(tmp_path: Path) -> None
     assert qu.understand("jockey shorts").attributes["article_type"][0] == "Briefs"
     assert qu.understand("red tee shirt").attributes["article_type"] == ("Tshirts", 0.9)
     assert qu.understand("red shirt").attributes["article_type"] == ("Shirts", 1.0)
+    # A kind of shirt whose words name a value keeps that value: only a synonym overrides.
+    assert qu.understand("green tank top").attributes["article_type"] == ("Tops", 1.0)
     # "flat" in the catalogue's artifact field is the shoe, whatever else it means.
     assert "article_type" not in qu.understand("apartment").attributes
 
