@@ -17,7 +17,7 @@ import gzip
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -56,6 +56,31 @@ class WordNet:
     lexfile: list[int]
     hypernyms: list[tuple[int, ...]]
     lemmas: dict[str, list[int]]
+    words: list[tuple[str, ...]] = field(default_factory=list)  # per synset, its lemmas (lower case)
+    _hyponyms: dict[int, list[int]] | None = field(default=None, repr=False)
+
+    def hyponyms(self, synset: int) -> list[int]:
+        if self._hyponyms is None:
+            inv: dict[int, list[int]] = {}
+            for s, hyps in enumerate(self.hypernyms):
+                for h in hyps:
+                    inv.setdefault(h, []).append(s)
+            self._hyponyms = inv
+        return self._hyponyms.get(synset, [])
+
+    def related(self, words: Sequence[str], senses: int = 2) -> list[str]:
+        """Lemmas (as phrases) of the first ``senses`` meanings of a phrase, of their direct
+        hypernyms and of their direct hyponyms, nearest first ("underpants" → "briefs", "boxers",
+        "undergarment", …); the phrase's own forms are left out."""
+        own = set(base_forms(words))
+        out: list[str] = []
+        for s in self.synsets(words)[:senses]:
+            for t in [s, *self.hypernyms[s], *self.hyponyms(s)]:
+                for w in self.words[t] if t < len(self.words) else ():
+                    phrase = w.replace("_", " ")
+                    if key(phrase) not in own and phrase not in out:
+                        out.append(phrase)
+        return out
 
     def synsets(self, words: Sequence[str]) -> list[int]:
         out: list[int] = []
@@ -84,16 +109,20 @@ class WordNet:
             raise ValueError("not a shoplens WordNet extract")
         lexfile: list[int] = []
         hypernyms: list[tuple[int, ...]] = []
+        words: list[tuple[str, ...]] = []
         senses: dict[str, list[tuple[int, int]]] = {}
         for n, line in enumerate(it):
             lex, hyp, lems = line.rstrip("\n").split("\t")
             lexfile.append(int(lex))
             hypernyms.append(tuple(int(h) for h in hyp.split(",")) if hyp else ())
+            names = []
             for lemma in lems.split("|"):
                 word, _, rank = lemma.partition("#")
+                names.append(word.lower())
                 senses.setdefault(key(word), []).append((int(rank) if rank else 1, n))
+            words.append(tuple(names))
         lemmas = {k: [s for _r, s in sorted(v)] for k, v in senses.items()}
-        return cls(lexfile, hypernyms, lemmas)
+        return cls(lexfile, hypernyms, lemmas, words)
 
 
 @lru_cache(maxsize=1)

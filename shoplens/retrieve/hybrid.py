@@ -16,6 +16,7 @@ from ..errors import NotFoundError, QueryError
 from ..index.lexical import segment
 from ..index.state import IndexState
 from ..rank.glossary import has_cjk
+from ..rank.wordnet import base_forms
 from ..types import Hit, Query, QueryImage, SearchResult
 from .filters import facet_counts, facet_counts_rows, filter_mask, parse_filter
 from .fusion import reciprocal_rank_fusion
@@ -44,11 +45,17 @@ class QueryPhoto:
 EncodePhoto = Callable[["QueryImage"], QueryPhoto]
 
 
-def query_coverage(tokens: list[str], st: IndexState) -> float:
-    """Share of the query's words that occur in at least one product's name text (0 for none)."""
+WORDNET_EXPANSION = True
+MAX_RELATED = 12  # WordNet neighbours looked at per unknown query word
+RELATED_WEIGHT = 0.5  # BM25 weight of a word found through WordNet (the query's own words: 1)
+
+
+def query_coverage(tokens: list[str], st: IndexState, expanded: set[str] | None = None) -> float:
+    """Share of the query's words that occur in at least one product's name text (0 for none);
+    a word the catalogue reaches through WordNet (``expanded``) counts half."""
     if not tokens:
         return 0.0
-    found = sum(1 for t in tokens if st.lexical.vocabulary_probe(t) > 0)
+    found = sum(1.0 if st.lexical.vocabulary_probe(t) > 0 else 0.5 if expanded and t in expanded else 0.0 for t in tokens)
     return found / len(tokens)
 
 
@@ -70,6 +77,7 @@ class HybridRetriever:
         self.coverage = 1.0
         self.text_vector: np.ndarray | None = None
         self.reranker = reranker
+        self._expanded: set[str] = set()  # query words that BM25 reached through WordNet
 
     # -- query validation -------------------------------------------------------------------
     def validate(self, q: Query) -> Query:
@@ -117,6 +125,44 @@ class HybridRetriever:
                 out.append(g.word)
         return out
 
+    def value_words(self) -> set[str]:
+        """The words of the catalogue's attribute values, as written and singular ("dresses", "dress"),
+        cached per index generation."""
+        got = self.state._derived.get("value_words")
+        if got is None:
+            values = {v for items in self.state.facet_items for _f, v in items}
+            got = {k for v in values for w in segment(v.lower()) if w.isalpha() for k in base_forms([w])}
+            self.state._derived["value_words"] = got
+        return got
+
+    def related_terms(self, tokens: list[str]) -> list[tuple[str, float]]:
+        """BM25 words for English query words the catalogue never uses: those of their WordNet
+        synonyms, direct hypernyms and hyponyms that name catalogue attribute values ("underpants" →
+        "briefs", "boxers"; "female" → "person" does not), at a lower weight (see rank/wordnet.py)."""
+        self._expanded = set()
+        if not WORDNET_EXPANSION or any(has_cjk(t) for t in tokens):
+            return []
+        from ..rank.wordnet import load_wordnet
+
+        probe = self.state.lexical.vocabulary_probe
+        unknown = [t for t in tokens if t.isalpha() and len(t) > 2 and probe(t) == 0]
+        if not unknown:
+            return []
+        wn = load_wordnet()
+        if wn is None:
+            return []
+        names = self.value_words()
+        out: list[tuple[str, float]] = []
+        for t in unknown:
+            for phrase in wn.related([t])[:MAX_RELATED]:
+                # One-word lemmas only: the words of "jockey shorts" alone would name other things.
+                if " " in phrase or not names.intersection(base_forms([phrase])):
+                    continue
+                if probe(phrase) > 0 and (phrase, RELATED_WEIGHT) not in out:
+                    self._expanded.add(t)
+                    out.append((phrase, RELATED_WEIGHT))
+        return out
+
     def candidates(
         self, q: Query, allowed: np.ndarray | None, timings: dict[str, float]
     ) -> dict[str, list[tuple[int, float]]]:
@@ -128,13 +174,16 @@ class HybridRetriever:
             # instead of their sum (at 1M products each is ~10 ms on one core).
             dense = _DENSE_POOL.submit(self._dense_text, q.text, allowed)
             t0 = time.perf_counter()
-            tokens = self.lexical_tokens(segment(q.text))
-            bm25 = st.lexical.search([(t, 1.0) for t in tokens], depth * 3 if allowed is not None else depth)
+            words = segment(q.text)
+            tokens = self.lexical_tokens(words)
+            # English words only (a Chinese query's words were already replaced by dictionary meanings).
+            terms = [(t, 1.0) for t in tokens] + (self.related_terms(tokens) if tokens == words else [])
+            bm25 = st.lexical.search(terms, depth * 3 if allowed is not None else depth)
             rows = [(st.id_to_row[pid], s) for pid, s in bm25 if pid in st.id_to_row]
             if allowed is not None:
                 rows = [(r, s) for r, s in rows if allowed[r]]
             runs["bm25"] = rows[:depth]
-            self.coverage = query_coverage(tokens, st)
+            self.coverage = query_coverage(tokens, st, self._expanded)
             timings["bm25_ms"] = (time.perf_counter() - t0) * 1e3
             qv, dense_runs, dense_timings = dense.result()
             self.text_vector = qv

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoplens import Config, Engine
 from shoplens.rank.understand import QueryUnderstanding, _WordNetValues
 from shoplens.rank.wordnet import FORMAT, WordNet, base_forms, extract, key, load_wordnet
 
@@ -115,3 +116,32 @@ def test_extract_file_round_trip(tmp_path: Path) -> None:
     main([str(tmp_path / "dict"), str(out)])
     wn = WordNet.parse(gzip.decompress(out.read_bytes()).decode().splitlines())
     assert wn.synsets(["boxers"])
+
+
+def test_related_lemmas(tmp_path: Path) -> None:
+    wn = tiny_wordnet(tmp_path)
+    assert wn.related(["underpants"]) == ["undergarment", "briefs", "jockey shorts", "boxers"]
+    assert wn.related(["nothing"]) == []
+
+
+def test_bm25_reaches_catalogue_words_through_wordnet(tmp_path: Path, fake_config: Config) -> None:
+    import csv
+
+    from shoplens.retrieve.hybrid import RELATED_WEIGHT, query_coverage
+
+    path = tmp_path / "shop.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "title", "article_type", "colour"])
+        for n, (t, c) in enumerate([("Dress", "Red"), ("Backpack", "Blue"), ("Shirt", "Red"), ("Dress", "Blue")]):
+            w.writerow([f"p{n}", f"Summer {c} {t}", t + "es" if t == "Dress" else t + "s", c])
+    engine = Engine(tmp_path / "idx", fake_config)
+    engine.add_catalog(path)
+    r = engine.retriever()
+    # "frock" and "rucksack" are not in the catalogue; their WordNet neighbours name its values.
+    assert ("dress", RELATED_WEIGHT) in r.related_terms(["red", "frock"])
+    assert r.related_terms(["blue", "rucksack"]) == [("backpack", RELATED_WEIGHT)]
+    assert query_coverage(["blue", "rucksack"], engine.state, r._expanded) == 0.75
+    assert r.related_terms(["red", "dress"]) == []  # the catalogue's own words need no help
+    hits = engine.search("red frock", k=2).hits
+    assert hits[0].product.attributes["article_type"] == "Dresses"
