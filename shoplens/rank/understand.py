@@ -150,7 +150,7 @@ def _stem(word: str) -> str:
     """Plural folding good enough for catalogue vocabularies (dresses → dress, jeans stays)."""
     for suffix, repl in (("sses", "ss"), ("ies", "y"), ("shes", "sh"), ("ches", "ch"), ("es", "e"), ("s", "")):
         if word.endswith(suffix) and len(word) > len(suffix) + 2:
-            return word[: -len(suffix)] + repl
+            return word if word.endswith("ss") else word[: -len(suffix)] + repl  # "dress" stays
     return word
 
 

@@ -145,3 +145,9 @@ def test_bm25_reaches_catalogue_words_through_wordnet(tmp_path: Path, fake_confi
     assert r.related_terms(["red", "dress"]) == []  # the catalogue's own words need no help
     hits = engine.search("red frock", k=2).hits
     assert hits[0].product.attributes["article_type"] == "Dresses"
+
+
+def test_plural_folding_keeps_words_ending_in_ss() -> None:
+    from shoplens.rank.understand import _stem
+
+    assert [_stem(w) for w in ("dress", "dresses", "gloss", "briefs", "shoes")] == ["dress", "dress", "gloss", "brief", "shoe"]
