@@ -22,7 +22,9 @@ class FakeUnderstanding:
 
 def fake_state(products: dict[str, dict[str, str]]) -> Any:
     ids = list(products)
-    return SimpleNamespace(id_to_row={p: i for i, p in enumerate(ids)}, facet_items=[list(products[p].items()) for p in ids])
+    return SimpleNamespace(
+        id_to_row={p: i for i, p in enumerate(ids)}, facet_items=[list(products[p].items()) for p in ids], n=len(ids), _derived={}
+    )
 
 
 def test_value_compatibility_learns_from_the_top_grades() -> None:
@@ -57,3 +59,9 @@ def test_compatible_value_counts_as_a_match() -> None:
     learned = _attribute_features(st, rows, u, {"gender": {"Women": {"Unisex": 1.0}}})
     assert list(learned["attr_match"]) == [1, 1, 0]
     assert np.allclose(learned["attr_mismatch"], [0, 0, 0.8])
+    # Information-weighted: -log(share of the catalogue with the value) (no columns here: 1/n),
+    # for values named in the catalogue's words only.
+    assert not learned["attr_info_match"].any() and not learned["attr_info_mismatch"].any()
+    sure = _attribute_features(st, rows, Understood({"gender": ("Women", 1.0)}), {"gender": {"Women": {"Unisex": 1.0}}})
+    assert np.allclose(sure["attr_info_match"], [np.log(3), np.log(3), 0])
+    assert np.allclose(sure["attr_info_mismatch"], [0, 0, np.log(3)])
