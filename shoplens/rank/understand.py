@@ -163,7 +163,12 @@ _words = stem_words
 
 class CachedEncoder:
     """Query words and word pairs repeat across queries ("women", "red"): keep their vectors in
-    memory (least recently used out first) and encode only the new ones, in one batch."""
+    memory (least recently used out first) and encode only the new ones.
+
+    Each new text is encoded on its own (≈ 0.9 ms), not in a batch with the others: the int8 text
+    model quantises activations per batch, so a batched vector depended on its batch-mates, and
+    through this cache a query's understanding depended on which queries had run before it.
+    """
 
     def __init__(self, encode: Callable[[list[str]], np.ndarray], size: int = 20_000):
         self._encode = encode
@@ -173,8 +178,8 @@ class CachedEncoder:
     def __call__(self, texts: list[str]) -> np.ndarray:
         todo = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if todo:
-            for t, v in zip(todo, self._encode(todo), strict=True):
-                self._vectors[t] = v
+            for t in todo:
+                self._vectors[t] = self._encode([t])[0]
             while len(self._vectors) > self._size:
                 self._vectors.popitem(last=False)
         for t in texts:
