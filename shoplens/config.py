@@ -53,11 +53,20 @@ class EncodeConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if not 96 <= self.image_size <= 512:
-            raise ConfigError(f"encode.image_size must be from 96 to 512 pixels, got {self.image_size}")
+        check_image_size(self.image_size)
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+
+IMAGE_SIZES = (96, 512)  # the photo input sides encode.image_size accepts, in pixels
+
+
+def check_image_size(size: int) -> int:
+    lo, hi = IMAGE_SIZES
+    if not isinstance(size, int) or isinstance(size, bool) or not lo <= size <= hi:
+        raise ConfigError(f"encode.image_size must be an integer from {lo} to {hi} pixels, got {size!r}")
+    return size
 
 
 FUSE_MODES = ("concat", "attention")

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import ConfigError, MissingDependencyError
+from ..config import check_image_size
+from ..errors import MissingDependencyError
 from .base import l2_normalize
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 SIZE = 224  # the resolution the network was trained at, and the default input side
 # The graph is exported with free height and width, so any side works (``encode.image_size``): 192
 # costs ~25% less CPU per photo, for lower relevance on small details (benchmarks/RESULTS-encode.md).
-DEFAULT_SIZE = SIZE
 # EfficientNet-Lite was trained on inputs scaled as (x - 127) / 128 (TF reference implementation).
 MEAN, STD = 127.0, 128.0
 
@@ -147,14 +147,14 @@ class EfficientNetLite0Onnx:
         threads: int = 0,
         model_path: Path | None = None,
         batch_threads: int = 1,
-        size: int = DEFAULT_SIZE,
+        size: int = SIZE,
     ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as e:
             raise MissingDependencyError("onnxruntime", "default", "the image encoder") from e
         self._ort = ort
-        self.size = check_size(size)
+        self.size = check_image_size(size)
         self.name = encoder_name(self.size)
         self._path = model_path or onnx_model_path(cache_dir)
         if not self._path.is_file():
@@ -203,13 +203,6 @@ class EfficientNetLite0Onnx:
 
 
 TOP_CLASSES = 16
-MIN_SIZE, MAX_SIZE = 96, 512
-
-
-def check_size(size: int) -> int:
-    if not isinstance(size, int) or isinstance(size, bool) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise ConfigError(f"encode.image_size must be an integer from {MIN_SIZE} to {MAX_SIZE}, got {size!r}")
-    return size
 
 
 def encoder_name(size: int) -> str:
@@ -234,10 +227,10 @@ class EfficientNetLite0Torch:
 
     dim = 1280
 
-    def __init__(self, threads: int = 0, size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, threads: int = 0, size: int = SIZE) -> None:
         import torch
 
-        self.size = check_size(size)
+        self.size = check_image_size(size)
         self.name = encoder_name(self.size)
         if threads:
             torch.set_num_threads(threads)
