@@ -164,6 +164,21 @@ class ColumnStore:
             self._facet_fields = fields
         return fields
 
+    def facet_table(self) -> tuple[list[str], dict[str, tuple[np.ndarray, list[str]]]]:
+        """Every facet field and its column: what an index stores so a reader need not build them."""
+        fields = self.facet_fields()
+        return fields, {name: self.facet_column(name) for name in fields}
+
+    def seed_facets(self, fields: list[str], columns: dict[str, tuple[np.ndarray, list[str]]]) -> None:
+        """Take stored facet columns (``facet_table`` of the same products), e.g. memory-mapped."""
+        for name in fields:
+            codes, _labels = columns[name]
+            if len(codes) != len(self.products):
+                raise ValueError(f"facet column {name!r} has {len(codes)} rows for {len(self.products)} products")
+        with self._lock:
+            self._facet_fields = list(fields)
+            self._facets.update(columns)
+
     def facet_column(self, name: str) -> tuple[np.ndarray, list[str]]:
         """``(codes, labels)``: each product's facet label of this field as a code (-1: none), with
         the rules of :func:`facet_items` (values of the same text, e.g. 40 and "40", share a label)."""

@@ -262,3 +262,75 @@ def test_auto_compact_above_the_ann_threshold(tmp_path: Path, monkeypatch: pytes
         want = [r for r, _ in exact.search(q, 10)]
         assert len({r for r, _ in auto.search(q, 10)} & set(want)) >= 9
         assert len({r for r, _ in old.search(q, 10)} & set(want)) >= 9
+
+
+def test_stored_facet_columns_are_read_back_and_count_the_same(tmp_path: Path) -> None:
+    from shoplens.retrieve.filters import facet_counts_rows
+
+    root = _write_state(tmp_path, 300)
+    folder = atomic.current_generation(root)
+    assert (folder / "facets.json").is_file() and (folder / "facet_codes.npy").is_file()
+    st = IndexState.load(folder)
+    assert st.columns._facet_fields is not None  # seeded from the files, not built from products
+    fresh = ColumnStore(st.products)
+    rows = np.random.default_rng(1).permutation(300)[:120]
+    assert facet_counts_rows(st.columns, rows) == facet_counts_rows(fresh, rows)
+    for name in fresh.facet_fields():
+        codes, labels = st.columns.facet_column(name)
+        want_codes, want_labels = fresh.facet_column(name)
+        np.testing.assert_array_equal(np.asarray(codes), want_codes)
+        assert labels == want_labels
+    # An index written before the columns were stored builds them at first use, as before.
+    (folder / "facets.json").unlink()
+    old = IndexState.load(folder)
+    assert old.columns._facet_fields is None
+    assert facet_counts_rows(old.columns, rows) == facet_counts_rows(fresh, rows)
+
+
+def test_facet_columns_that_do_not_match_the_products_are_a_clear_error(tmp_path: Path) -> None:
+    from shoplens.errors import IndexError_
+
+    folder = atomic.current_generation(_write_state(tmp_path, 40))
+    np.save(folder / "facet_codes.npy", np.zeros((39, 5), np.int32))
+    with pytest.raises(IndexError_, match="facet columns"):
+        IndexState.load(folder)
+
+
+def test_product_list_round_trip_fast_and_lenient(tmp_path: Path) -> None:
+    import json
+    from types import MappingProxyType
+
+    from shoplens.index.state import read_products, write_products
+
+    products = _products(50) + [Product("x/1", "红色 毛衣", images=("a.jpg", "b.jpg"), price=5)]
+    path = tmp_path / "products.jsonl"
+    write_products(path, products)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [p.to_dict() for p in products]  # the same objects as to_dict
+    assert read_products(path) == products
+    # A mapping type msgspec cannot encode falls back to json for the whole file.
+    odd = [Product("m", "t", attributes=MappingProxyType({"k": "v"}))]
+    write_products(path, odd)
+    assert read_products(path) == [Product("m", "t", attributes={"k": "v"})]
+    # Lines with other value types (an int id, nulls) and blank lines: read leniently.
+    path.write_text('{"id": 7, "title": null, "images": null}\n\n{"id": "b", "title": "t"}\n', encoding="utf-8")
+    assert read_products(path) == [Product("7"), Product("b", "t")]
+
+
+def test_big_indexes_leave_the_cyclic_gc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from shoplens.index import state as state_mod
+
+    folder = atomic.current_generation(_write_state(tmp_path, 30))
+    was_on = gc.isenabled()
+    IndexState.load(folder)
+    assert gc.isenabled() == was_on
+    monkeypatch.setattr(state_mod, "FREEZE_PRODUCTS", 10)
+    before = gc.get_freeze_count()
+    try:
+        st = IndexState.load(folder)
+        assert gc.get_freeze_count() > before and gc.isenabled() == was_on
+        assert st.n == 30
+    finally:
+        gc.unfreeze()
