@@ -203,6 +203,14 @@ def first_added(old: IndexState | None, new_products: list[Product], now: float)
     return out
 
 
+def kept_rows(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``arr[rows]``, without a copy when every row is kept in order (e.g. an append to a
+    memory-mapped matrix: the merge then reads it once, into the new array)."""
+    if len(rows) == len(arr) and (not len(rows) or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
+        return arr
+    return np.asarray(arr)[rows]
+
+
 def merge_aux(
     old: dict[str, np.ndarray], new: dict[str, list[np.ndarray]], n_old: int, n_new: int
 ) -> dict[str, np.ndarray]:
@@ -216,7 +224,7 @@ def merge_aux(
             continue
         parts = ([o] if n_old and o is not None else []) + ([np.stack(v)] if v else [])
         if parts:
-            out[name] = np.vstack(parts).astype(np.float32)
+            out[name] = np.concatenate(parts, dtype=np.float32)
     return out
 
 
@@ -291,16 +299,18 @@ def build_generation(
     if old is not None and old.n:
         keep_rows = np.array([r for r, p in enumerate(old.products) if p.id not in drop], np.int64)
         products = [old.products[r] for r in keep_rows] + new_products
-        text_vectors = np.vstack([np.asarray(old.text_vectors)[keep_rows], new_text])
+        # One copy per array (the kept rows straight into the merged array): at 1M products an
+        # update used to hold three copies of the 5 GB photo matrix at once.
+        text_vectors = np.concatenate([kept_rows(old.text_vectors, keep_rows), new_text], dtype=np.float32)
         has_text = np.concatenate([old.has_text[keep_rows], new_has_text])
         listed = np.concatenate([kept_added(old)[keep_rows], new_added])
         remap = np.full(old.n, -1, np.int64)
         remap[keep_rows] = np.arange(len(keep_rows))
         photo_keep = np.flatnonzero(remap[old.image_owner] >= 0)
-        old_img = np.asarray(old.image_vectors)[photo_keep].reshape(-1, idim) if len(photo_keep) else np.zeros((0, idim), np.float32)
+        old_img = kept_rows(old.image_vectors, photo_keep).reshape(-1, idim) if len(photo_keep) else np.zeros((0, idim), np.float32)
         old_owner = remap[old.image_owner[photo_keep]]
         old_refs = [old.image_refs[i] for i in photo_keep]
-        old_aux = {name: arr[photo_keep] for name, arr in old.image_aux.items()}
+        old_aux = {name: kept_rows(arr, photo_keep) for name, arr in old.image_aux.items()}
         base = len(keep_rows)
     else:
         products, text_vectors, has_text, listed = new_products, new_text, new_has_text, new_added
@@ -317,7 +327,7 @@ def build_generation(
                 add_aux.setdefault(name, []).append(val)
     image_aux = merge_aux(old_aux, add_aux, len(old_refs), len(add_refs))
     new_img = np.asarray(add_img, np.float32).reshape(len(add_img), idim)  # (0, 0) for a text-only catalogue
-    image_vectors = np.vstack([old_img.reshape(len(old_img), idim), new_img]).astype(np.float32)
+    image_vectors = np.concatenate([old_img.reshape(len(old_img), idim), new_img], dtype=np.float32)
     image_owner = np.concatenate([old_owner, np.asarray(add_owner, np.int64)])
     clock.lap("merge")
 

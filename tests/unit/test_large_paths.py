@@ -334,3 +334,15 @@ def test_big_indexes_leave_the_cyclic_gc(tmp_path: Path, monkeypatch: pytest.Mon
         assert st.n == 30
     finally:
         gc.unfreeze()
+
+
+def test_kept_rows_reads_a_full_in_order_keep_without_a_copy(tmp_path: Path) -> None:
+    from shoplens.index.build import kept_rows
+
+    arr = np.arange(20, dtype=np.float32).reshape(10, 2)
+    np.save(tmp_path / "a.npy", arr)
+    mm = np.load(tmp_path / "a.npy", mmap_mode="r")
+    assert kept_rows(mm, np.arange(10)) is mm  # an append: the memory map itself, read once by the merge
+    np.testing.assert_array_equal(kept_rows(mm, np.array([0, 2, 9])), arr[[0, 2, 9]])
+    np.testing.assert_array_equal(kept_rows(mm, np.array([1, 0, 2, 3, 4, 5, 6, 7, 8, 9])), arr[[1, 0, 2, 3, 4, 5, 6, 7, 8, 9]])
+    assert kept_rows(mm[:0], np.arange(0)).shape == (0, 2)
