@@ -105,18 +105,26 @@ class Glossary:
             return ()
         if word in self.entries:
             return self.entries[word]
+        out = [self.entries[part][0] for part in self.parts(word)]
+        return (" ".join(out),) if out else ()
+
+    def parts(self, word: str) -> list[str]:
+        """A word the dictionary lacks, as the longest words it has, from the left ("女款" →
+        "女", "款"; characters it lacks are left out); ``[word]`` for a word it has."""
+        if word in self.entries:
+            return [word]
         out: list[str] = []
         i = 0
         while i < len(word):
             for size in range(min(MAX_WORD_CHARS, len(word) - i), 0, -1):
                 part = word[i : i + size]
                 if part in self.entries:
-                    out.append(self.entries[part][0])
+                    out.append(part)
                     i += size
                     break
             else:
                 i += 1  # a character the dictionary lacks
-        return (" ".join(out),) if out else ()
+        return out
 
     def translate(self, words: list[str]) -> list[Gloss]:
         """Glosses of segmented words; neighbours that form a dictionary word together ("t" + "恤")

@@ -29,6 +29,9 @@ _PRICE_MIN = re.compile(
 MAX_VALUES_PER_FIELD = 300
 GLOSSES_USED = 2  # dictionary meanings per Chinese word taken as query phrases
 GLOSS_CONFIDENCE = 0.9  # a value named by a dictionary meaning (less sure than the query's own words)
+# A part of a Chinese compound the dictionary lacks is weaker evidence than a whole word: its
+# embedding match must be clearer ("女" → "Women" at 0.82 counts; "鞋", any shoe, → "Formal Shoes" at 0.71 not).
+PART_MIN_SIM = 0.75
 # WordNet links from a query phrase to a value (rank/wordnet.py): the same synset, the value an
 # is-a ancestor of the phrase ("wristwatch" → "Watches"), or a descendant ("underpants" → "Briefs").
 WN_SYNONYM = 0.9
@@ -258,12 +261,19 @@ class QueryUnderstanding:
 
     def translations(self, words: list[str]) -> list[str]:
         """English glosses of the query's Chinese words (dictionary lookup; empty without one)."""
-        if not self._glossary or not any(has_cjk(w) for w in words):
-            return []
-        glossary = self._glossary()
+        glossary = self._glossary() if self._glossary and any(has_cjk(w) for w in words) else None
         if glossary is None:
             return []
         return [e for g in glossary.translate(words) for e in g.english[:GLOSSES_USED]]
+
+    def compound_parts(self, words: list[str]) -> list[str]:
+        """The dictionary words that make up the query's Chinese words the dictionary lacks ("女款",
+        women's style → "女", "款"): compared with the values on their own, a part can name one
+        that the whole compound is too far from in the embedding space (empty without a dictionary)."""
+        glossary = self._glossary() if self._glossary and any(has_cjk(w) for w in words) else None
+        if glossary is None:
+            return []
+        return [p for w in words if has_cjk(w) and w not in glossary.entries for p in glossary.parts(w) if p != w]
 
     def wordnet(self) -> _WordNetValues | None:
         """The catalogue values' WordNet senses (None without the packaged WordNet)."""
@@ -299,14 +309,18 @@ class QueryUnderstanding:
         grams = list(dict.fromkeys(qwords + [" ".join(p) for p in zip(qwords, qwords[1:], strict=False)]))
         raw = segment(text)
         grams += [w for w in raw if w not in grams]
-        for english in self.translations(raw):
-            if lexical:
-                gset = set(_words(english))
-                for field, value, words in self.entries:
-                    if field not in found and set(words) <= gset:
-                        found[field] = (value, GLOSS_CONFIDENCE)
-            if english not in grams:
-                grams.append(english)
+        parts = [w for w in self.compound_parts(raw) if w not in grams]
+        glosses = self.translations(raw)
+        if lexical and glosses:
+            # A meaning that is a value's whole name, however spaced ("t shirt": "Tshirts"), before
+            # one that merely contains a value's words ("t shirt" contains "Shirts").
+            spelled = [(set(ws), "".join(ws)) for ws in (_words(e) for e in glosses)]
+            for whole in (True, False):
+                for gset, joined in spelled:
+                    for field, value, words in self.entries:
+                        if field not in found and (joined == "".join(words) if whole else set(words) <= gset):
+                            found[field] = (value, GLOSS_CONFIDENCE)
+        grams += [e for e in dict.fromkeys(glosses) if e not in grams]
         wn = self.wordnet()
         if wn is not None and not any(has_cjk(w) for w in raw):
             tokens = [w.lower() for w in raw]
@@ -319,8 +333,9 @@ class QueryUnderstanding:
                 # shirt" is a "T-shirt", not a "Shirt"; a "tank top", a kind of shirt, stays a "Top").
                 if prev is None or (synonym and prev[0] != value and n_words > len(_words(prev[0]))):
                     found[field] = (value, conf)
-        if grams and len(self.entries):
-            sims = self._encode_query(grams) @ self.vectors.T  # grams × values
+        if (grams or parts) and len(self.entries):
+            sims = self._encode_query(grams + parts) @ self.vectors.T  # grams × values
+            sims[len(grams) :] -= PART_MIN_SIM - min_sim  # parts must clear PART_MIN_SIM
             best_value = sims.max(axis=0)
             for j in np.argsort(-best_value):
                 s = float(best_value[j])

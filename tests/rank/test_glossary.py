@@ -66,3 +66,54 @@ def test_packaged_cedict_translates_product_words() -> None:
     g = load_glossary()
     assert g is not None
     assert "socks" in g.lookup("袜子") and "sunglasses" in g.lookup("墨镜")
+
+
+PARTS = SAMPLE + """\
+女 女 [nu:3] /female/woman/
+款 款 [kuan3] /section/style/
+"""
+
+
+def test_compound_parts(tmp_path: Path) -> None:
+    path = tmp_path / "cedict.txt"
+    path.write_text(PARTS, encoding="utf-8")
+    g = load_glossary(str(path))
+    assert g is not None
+    assert g.parts("女款") == ["女", "款"] and g.lookup("女款") == ("female section",)
+    assert g.parts("女") == ["女"] and g.parts("鞋") == []  # a word it has; one it lacks entirely
+
+
+def test_chinese_understanding_uses_compound_parts_and_whole_names(tmp_path: Path) -> None:
+    import zlib
+
+    import numpy as np
+
+    from shoplens.rank.understand import PART_MIN_SIM, QueryUnderstanding
+
+    path = tmp_path / "cedict.txt"
+    path.write_text(PARTS, encoding="utf-8")
+    g = load_glossary(str(path))
+    base = {t: np.eye(64)[i] for i, t in enumerate(("Men", "Women", "Red", "Blue", "Shirts", "Tshirts", "x"))}  # one-hot
+    # "女" is "Women" in the embedding space; "款" is as near "Shirts" as would pass for a whole word,
+    # not for a part of one.
+    sim = (0.70 + PART_MIN_SIM) / 2
+    known = {**base, "女": base["Women"], "款": sim * base["Shirts"] + np.sqrt(1 - sim**2) * base["x"]}
+
+    def encode(texts: list[str]) -> np.ndarray:
+        out = []
+        for t in texts:
+            v = known.get(t)
+            if v is None:  # unrelated texts: a random direction of their own, far from the one-hot ones
+                v = np.random.default_rng(zlib.crc32(t.encode())).normal(size=64)
+            out.append(v / np.linalg.norm(v))
+        return np.stack(out).astype(np.float32)
+
+    values = {"gender": ["Men", "Women"], "colour": ["Red", "Blue"], "article_type": ["Shirts", "Tshirts"]}
+    rows = [[(f, v)] for f, vs in values.items() for v in vs]
+    qu = QueryUnderstanding([], rows, encode, glossary=lambda: g)
+    got = qu.understand("女款红色T恤").attributes
+    assert got["gender"][0] == "Women" and got["gender"][1] < 1.0  # through the part "女"
+    assert got["colour"] == ("Red", 0.9)
+    assert got["article_type"] == ("Tshirts", 0.9)  # "t shirt" names Tshirts, not Shirts
+    assert "article_type" not in qu.understand("女款红色").attributes  # the part "款" is not near enough…
+    assert qu.understand("款").attributes["article_type"][0] == "Shirts"  # …where the whole word is
