@@ -38,7 +38,7 @@ from _common import (  # noqa: E402
     markdown_table,
     require_fashion_dev,
 )
-from dev_queries import generate  # noqa: E402
+from dev_queries import generate, generate_fresh  # noqa: E402
 
 from shoplens import Engine  # noqa: E402
 from shoplens.cli.run_cmd import read_queries  # noqa: E402
@@ -51,7 +51,7 @@ from shoplens.types import Query  # noqa: E402
 QuerySet = tuple[list[tuple[str, Query]], dict[str, dict[str, int]]]
 
 
-def query_sets(catalog: Path, training: set[str]) -> dict[str, QuerySet]:
+def query_sets(catalog: Path, training: set[str], fresh: bool = False) -> dict[str, QuerySet]:
     """Dev paraphrase/Chinese sets and the generated ones; generated catalogue-word queries that
     repeat a training query are left out (they would be in-sample)."""
     import csv
@@ -69,6 +69,9 @@ def query_sets(catalog: Path, training: set[str]) -> dict[str, QuerySet]:
         sets[f"gen {kind}"] = (qs, qrels)
         if kind == "personal":
             sets["gen personal, no history"] = ([(qid, Query(q.text)) for qid, q in qs], qrels)
+    for kind, items in (generate_fresh(rows) if fresh else {}).items():
+        qs = [(f"f{kind}{n:03d}", Query(str(q["text"]))) for n, (q, _r) in enumerate(items)]
+        sets[f"fresh {kind}"] = (qs, {f"f{kind}{n:03d}": r for n, (_q, r) in enumerate(items)})
     return sets
 
 
@@ -106,6 +109,7 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds; nDCG rows are their mean")
     ap.add_argument("--extra-train", type=int, default=0, metavar="N", help="add N generated catalogue-word judged queries to the 80 dev ones")
     ap.add_argument("--extra-seed", type=int, default=5, help="generator seed of --extra-train (the test sets use 1)")
+    ap.add_argument("--fresh", action="store_true", help="also the fresh-phrasing sets (dev_queries.generate_fresh), kept for final checks")
     args = ap.parse_args()
     catalog = require_fashion_dev()
     started = time.time()
@@ -119,7 +123,7 @@ def main() -> None:
             Engine(index).add_catalog(catalog)
         engine = Engine.open(index)
         train_q, _e = read_queries(FASHION_DEV / "q-attr.jsonl")
-        sets = query_sets(catalog, {q.text.lower() for _qid, q in train_q})
+        sets = query_sets(catalog, {q.text.lower() for _qid, q in train_q}, args.fresh)
         train_qrels = read_qrels(FASHION_DEV / "qrels-attr.txt")
         if args.extra_train:
             taken = {q.text.lower() for _qid, q in train_q} | {q.text.lower() for qs, _r in sets.values() for _qid, q in qs if q.text}

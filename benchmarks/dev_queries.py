@@ -95,6 +95,58 @@ def generate(rows: list[dict[str, str]], seed: int = 1, per_kind: int = 60) -> d
     return sets
 
 
+# A second, fresh phrasing (other words than the tables above), written for checking changes that
+# were made while looking at the sets above; rendered by generate_fresh with another seed.
+FRESH_GENDER_EN = {"Men": ["a man", "gentlemen", "him"], "Women": ["a woman", "females", "my wife"], "Boys": ["a young boy", "kids (boys)"], "Girls": ["a young girl", "my daughter"], "Unisex": ["all", "both men and women"]}
+FRESH_GENDER_ZH = {"Men": ["男生", "男装", "男人"], "Women": ["女生", "女装", "女人"], "Boys": ["男孩子", "小男孩"], "Girls": ["女孩子", "小女孩"], "Unisex": ["男女同款", "通用款"]}
+FRESH_COLOUR_EN = {"Grey": ["slate grey", "ash"], "Navy Blue": ["midnight blue"], "Maroon": ["oxblood"], "Off White": ["eggshell"], "Charcoal": ["graphite"], "Olive": ["army green"], "Beige": ["tan", "camel"], "Cream": ["ivory white"]}
+FRESH_COLOUR_ZH = {
+    "Black": ["黑", "纯黑色"], "White": ["白", "纯白色"], "Blue": ["蓝", "天蓝色"], "Brown": ["褐色"], "Grey": ["灰", "浅灰色"], "Red": ["红", "大红色"],
+    "Pink": ["粉红"], "Green": ["绿"], "Purple": ["紫"], "Navy Blue": ["海军蓝"], "Silver": ["银白色"], "Gold": ["金黄色"], "Yellow": ["黄"],
+    "Orange": ["橘色", "橘黄色"], "Beige": ["杏色"], "Olive": ["军绿色"], "Maroon": ["暗红色"], "Cream": ["乳白色"], "Khaki": ["卡其"],
+    "Off White": ["象牙白"], "Charcoal": ["深灰色"], "Peach": ["蜜桃色"], "Teal": ["青色"], "Lavender": ["薰衣草紫"], "Mustard": ["姜黄色"], "Steel": ["钢灰色"],
+}
+FRESH_TYPE_EN = {
+    "Tshirts": ["jersey", "crewneck"], "Watches": ["chronograph", "timekeeper"], "Casual Shoes": ["canvas shoes", "plimsolls"],
+    "Sports Shoes": ["gym shoes", "sneakers for the gym"], "Shirts": ["dress shirt", "oxford shirt"], "Handbags": ["satchel", "hobo bag"],
+    "Tops": ["camisole", "crop top"], "Heels": ["high heels", "stiletto heels"], "Sunglasses": ["sunnies", "aviators"], "Sandals": ["slides", "gladiator sandals"],
+    "Flip Flops": ["flip-flops", "thong sandals"], "Briefs": ["knickers", "undies"], "Wallets": ["pocketbook", "coin purse"], "Belts": ["leather belt"],
+    "Bra": ["bralette"], "Socks": ["crew socks", "stockings"], "Backpacks": ["knapsack", "daypack"], "Earrings": ["studs", "hoops"],
+    "Shorts": ["short pants", "board shorts"], "Jeans": ["skinny jeans", "denim"], "Dresses": ["sundress", "maxi dress"], "Trousers": ["chinos", "trouser pants"],
+    "Formal Shoes": ["dress shoes", "brogues"], "Flats": ["flat shoes", "loafers"], "Caps": ["ball cap", "peaked cap"], "Leggings": ["yoga pants"],
+    "Jackets": ["bomber jacket", "parka"], "Skirts": ["miniskirt"], "Ties": ["cravat"], "Track Pants": ["track bottoms", "jogging bottoms"], "Clutches": ["clutch purse", "party purse"],
+}
+FRESH_TYPE_ZH = {
+    "Tshirts": ["体恤衫", "圆领T恤"], "Watches": ["石英表", "表"], "Casual Shoes": ["便鞋", "帆布鞋"], "Sports Shoes": ["球鞋", "慢跑鞋"],
+    "Shirts": ["长袖衬衫", "衬衫上衣"], "Handbags": ["挎包", "单肩包"], "Tops": ["短上衣"], "Kurtas": ["库尔塔"], "Heels": ["细跟鞋", "尖头高跟鞋"],
+    "Sunglasses": ["遮阳镜", "太阳眼镜"], "Sandals": ["罗马凉鞋", "沙滩凉鞋"], "Flip Flops": ["夹脚拖", "沙滩拖鞋"], "Briefs": ["三角内裤"],
+    "Wallets": ["钱夹", "卡包"], "Belts": ["裤腰带"], "Bra": ["胸衣", "内衣"], "Socks": ["短袜", "船袜"], "Backpacks": ["书包", "旅行背包"],
+    "Earrings": ["耳钉", "耳坠"], "Shorts": ["五分裤", "沙滩裤"], "Jeans": ["牛仔长裤", "丹宁裤"], "Dresses": ["长裙", "裙装"], "Trousers": ["裤子", "休闲裤"],
+    "Formal Shoes": ["商务皮鞋", "正装皮鞋"], "Flats": ["平跟鞋", "单鞋"], "Caps": ["鸭舌帽"], "Tunics": ["长款上衣"], "Leggings": ["紧身裤"],
+    "Jackets": ["外套", "夹克衫"], "Skirts": ["短裙"], "Ties": ["商务领带"], "Track Pants": ["卫裤", "运动长裤"], "Clutches": ["晚宴包"],
+}
+
+
+def generate_fresh(rows: list[dict[str, str]], seed: int = 11, per_kind: int = 60) -> dict[str, list[tuple[dict[str, object], dict[str, int]]]]:
+    """The fresh phrasing's English and Chinese sets ("natural", "zh"), judged as ``generate``'s."""
+    rng = random.Random(seed)
+    triples = Counter((r["gender"], r["colour"], r["article_type"]) for r in rows)
+    usable = sorted(t for t, n in triples.items() if n >= 2)
+    rng.shuffle(usable)
+    sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]] = defaultdict(list)
+    for gender, colour, atype in usable:
+        qrels = judge(rows, gender, colour, atype)
+        if atype in FRESH_TYPE_EN and len(sets["natural"]) < per_kind:
+            col = rng.choice(FRESH_COLOUR_EN.get(colour, [colour.lower()]))
+            kind, who = rng.choice(FRESH_TYPE_EN[atype]), rng.choice(FRESH_GENDER_EN[gender])
+            text = f"{col} {kind} for {who}" if rng.random() < 0.5 else f"{kind} in {col} for {who}"
+            sets["natural"].append(({"text": text}, qrels))
+        if atype in FRESH_TYPE_ZH and colour in FRESH_COLOUR_ZH and len(sets["zh"]) < per_kind:
+            text = rng.choice(FRESH_GENDER_ZH[gender]) + rng.choice(FRESH_COLOUR_ZH[colour]) + rng.choice(FRESH_TYPE_ZH[atype])
+            sets["zh"].append(({"text": text}, qrels))
+    return sets
+
+
 def write_sets(sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]], out: Path) -> dict[str, tuple[Path, Path]]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
