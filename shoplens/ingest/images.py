@@ -22,6 +22,8 @@ def is_url(ref: str) -> bool:
 
 def resolve_image_ref(ref: str, base: Path | None, row: int, field: str, check_exists: bool = True) -> str:
     """A URL as is, or a local path made absolute; relative paths may not leave the catalogue folder."""
+    if "\x00" in ref:  # no file system accepts it (os.stat raises ValueError, not OSError)
+        raise RowError(row, field, f"image reference {ref[:80]!r} contains a NUL character")
     if "://" in ref:
         if not is_url(ref):
             raise RowError(row, field, f"only http(s) URLs are allowed, got {ref[:80]!r}")
@@ -54,8 +56,8 @@ def load_image_bytes(ref: str, cfg: IngestConfig | None = None) -> bytes:
         p = Path(ref)
         try:
             size = p.stat().st_size
-        except OSError as e:
-            raise ImageError(f"image file not found: {ref}") from e
+        except (OSError, ValueError) as e:  # ValueError: a NUL character in the path
+            raise ImageError(f"image file not found: {ref[:200]!r}") from e
         if size > cfg.max_image_bytes:
             raise ImageTooLargeError(f"image {ref} is {size} bytes, over the {cfg.max_image_bytes} limit")
         try:

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from .conftest import AUTH, DEMO_DIR
@@ -15,7 +15,10 @@ from .conftest import AUTH, DEMO_DIR
 PHOTO = (DEMO_DIR / "queries" / "shelf-lemon.jpg").read_bytes()
 FIELDS = ["price", "category", "top_category", "brand", "id", "colour", "title", "x.y", "价格"]
 OPS = ["=", "!=", "<", "<=", ">", ">=", " in ", " not in ", "==", "<<", "~"]
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Derandomized (and no example database): the suite is deterministic; a case found once is kept
+# below as an explicit example.
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 texts = st.text(max_size=60) | st.sampled_from(["apple", "牛奶", "番茄 tomato", " ", "\x00", "a" * 1200, "%2e%2e/"])
 filters = st.builds(lambda f, op, v: f"{f}{op}{v}", st.sampled_from(FIELDS), st.sampled_from(OPS),
@@ -86,7 +89,9 @@ def test_events_never_500(client: TestClient, body: Any) -> None:
     check(client.post("/events", content=json.dumps(body), headers={"content-type": "application/json"}))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(records=[{"id": "0", "image": "\x00"}])  # os.stat's ValueError on a NUL once escaped as a 500
 @given(records=st.lists(st.dictionaries(st.sampled_from(["id", "title", "price", "image", "images", "category",
                                                           "attributes", "colour", "description"]),
                                         json_values | texts, max_size=5), min_size=1, max_size=3)

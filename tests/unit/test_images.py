@@ -270,3 +270,11 @@ def test_resolve_relative_path_without_a_folder(folder: Path) -> None:
         resolve_image_ref("img/a.jpg", None, 1, "image")
     absolute = str(folder / "img" / "a.jpg")
     assert resolve_image_ref(absolute, None, 1, "image") == absolute
+
+
+def test_a_nul_character_in_a_photo_path_is_a_clear_error_not_a_crash(folder: Path) -> None:
+    # os.stat raises ValueError (not OSError) for an embedded NUL: it once escaped as a 500 from PUT /products.
+    with pytest.raises(RowError, match="NUL character"):
+        resolve_image_ref("img/a\x00.jpg", folder, 3, "image")
+    with pytest.raises(ImageError, match="image file not found"):
+        load_image_bytes("\x00")
