@@ -45,6 +45,19 @@ WN_MAX_WORDS = 3  # longest query phrase looked up
 WN_FIELD_SHARE = 0.5  # a field's WordNet senses: lexicographer files at least this share of its top one
 
 
+# English personal pronouns name the audience in shopping queries ("a watch for him", "a gift for
+# her"): they are read as the nouns they stand for, which the usual lexical, WordNet and embedding
+# matching then links to the catalogue's own audience values. A closed class of English grammar
+# (like a stop-word list), not a table of any catalogue's words.
+_PRONOUN_NOUNS = {"she": "woman", "her": "woman", "hers": "woman", "he": "man", "him": "man", "his": "man"}
+_PRONOUN = re.compile(r"\b(?:" + "|".join(_PRONOUN_NOUNS) + r")\b", re.IGNORECASE)
+
+
+def pronouns_as_nouns(text: str) -> str:
+    """``text`` with English personal pronouns replaced by the person nouns they stand for."""
+    return _PRONOUN.sub(lambda m: _PRONOUN_NOUNS[m.group(0).lower()], text)
+
+
 @dataclass(frozen=True)
 class _WordNetValues:
     """Per catalogue value, its WordNet senses in the field's dominant lexicographer files (so
@@ -299,6 +312,7 @@ class QueryUnderstanding:
         of the query's phrases, then embedding matches of the query's words and word pairs against
         the values, one best value per field."""
         found: dict[str, tuple[str, float]] = {}
+        text = pronouns_as_nouns(text)
         qwords = _words(text)
         qset = set(qwords)
         for field, value, words in self.entries if lexical else ():

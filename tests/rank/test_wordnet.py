@@ -151,3 +151,15 @@ def test_plural_folding_keeps_words_ending_in_ss() -> None:
     from shoplens.rank.understand import _stem
 
     assert [_stem(w) for w in ("dress", "dresses", "gloss", "briefs", "shoes")] == ["dress", "dress", "gloss", "brief", "shoe"]
+
+
+def test_pronouns_name_the_audience() -> None:
+    from shoplens.rank.understand import pronouns_as_nouns
+
+    assert pronouns_as_nouns("Watch for HIM") == "Watch for man"
+    assert pronouns_as_nouns("his and hers towels") == "man and woman towels"
+    assert pronouns_as_nouns("shelter heels the") == "shelter heels the"  # whole words only
+    qu = understanding({"article_type": ["Watches", "Tshirts"], "gender": ["Men", "Women", "Unisex"]})
+    assert qu.understand("a watch for him").attributes["gender"][0] == "Men"
+    assert qu.understand("black tee for her").attributes["gender"][0] == "Women"
+    assert "gender" not in qu.understand("black tee").attributes
