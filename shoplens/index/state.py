@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import numpy as np
 
 from ..config import Config
@@ -24,29 +25,22 @@ from .vectors import VectorIndex
 log = logging.getLogger(__name__)
 
 
-def _product_codec() -> tuple[Any, Any] | None:
-    """msgspec's typed JSON encoder and line decoder for products, or None where it is missing."""
-    try:
-        import msgspec
-    except ImportError:  # pragma: no cover - a default dependency; the json path below still works
-        return None
-    return msgspec.json.Encoder(), msgspec.json.Decoder(Product)
+_PRODUCT_LINES = msgspec.json.Decoder(Product)
+_ENCODER = msgspec.json.Encoder()
 
 
 def write_products(path: Path, products: Sequence[Product]) -> None:
     """The product list as JSON lines (one ``Product.to_dict`` object per line, UTF-8)."""
-    codec = _product_codec()
     with path.open("wb") as fh:
-        if codec is not None:
-            try:
-                for start in range(0, len(products), 10_000):
-                    # A dataclass encodes as the same object as ``to_dict`` (the fields in order).
-                    fh.write(codec[0].encode_lines(products[start : start + 10_000]))
-                return
-            except TypeError as e:  # a value msgspec cannot encode (e.g. a custom Mapping type)
-                log.debug("%s: fast product encoding failed (%s); writing it with json", path, e)
-                fh.seek(0)
-                fh.truncate()
+        try:
+            for start in range(0, len(products), 10_000):
+                # A dataclass encodes as the same object as ``to_dict`` (the fields in order).
+                fh.write(_ENCODER.encode_lines(products[start : start + 10_000]))
+            return
+        except TypeError as e:  # a value msgspec cannot encode (e.g. a custom Mapping type)
+            log.debug("%s: fast product encoding failed (%s); writing it with json", path, e)
+            fh.seek(0)
+            fh.truncate()
         for p in products:
             fh.write((json.dumps(p.to_dict(), ensure_ascii=False) + "\n").encode("utf-8"))
 
@@ -56,24 +50,13 @@ def read_products(path: Path) -> list[Product]:
     products in ~4 s instead of ~19 s with json + ``from_dict``); a file it rejects (written by
     hand, or by an older shoplens with other value types) is read leniently with ``from_dict``."""
     data = path.read_bytes()
-    # Millions of small objects: the cyclic GC would rescan them all over again while they are
-    # being created (~30 % of the load time); none of them can form a cycle.
-    gc_was_on = gc.isenabled()
-    gc.disable()
     try:
-        codec = _product_codec()
-        if codec is not None:
-            import msgspec
+        products: list[Product] = _PRODUCT_LINES.decode_lines(data)
+        return products
+    except (msgspec.ValidationError, msgspec.DecodeError) as e:
+        log.debug("%s: strict product decoding failed (%s); reading it with json", path, e)
+    return [Product.from_dict(json.loads(line)) for line in data.decode("utf-8").splitlines() if line.strip()]
 
-            try:
-                products: list[Product] = codec[1].decode_lines(data)
-                return products
-            except (msgspec.ValidationError, msgspec.DecodeError) as e:
-                log.debug("%s: strict product decoding failed (%s); reading it with json", path, e)
-        return [Product.from_dict(json.loads(line)) for line in data.decode("utf-8").splitlines() if line.strip()]
-    finally:
-        if gc_was_on:
-            gc.enable()
 
 FORMAT_VERSION = 1
 LEGACY_IMAGE_SIZE = 224  # encode.image_size of indexes whose config predates the setting

@@ -272,9 +272,13 @@ class QueryUnderstanding:
                         worst[i] = max(worst[i], gap)
         return total, worst
 
+    def _glossary_for(self, words: list[str]) -> Glossary | None:
+        """The dictionary, when the query has Chinese words and one is available."""
+        return self._glossary() if self._glossary and any(has_cjk(w) for w in words) else None
+
     def translations(self, words: list[str]) -> list[str]:
         """English glosses of the query's Chinese words (dictionary lookup; empty without one)."""
-        glossary = self._glossary() if self._glossary and any(has_cjk(w) for w in words) else None
+        glossary = self._glossary_for(words)
         if glossary is None:
             return []
         return [e for g in glossary.translate(words) for e in g.english[:GLOSSES_USED]]
@@ -283,7 +287,7 @@ class QueryUnderstanding:
         """The dictionary words that make up the query's Chinese words the dictionary lacks ("女款",
         women's style → "女", "款"): compared with the values on their own, a part can name one
         that the whole compound is too far from in the embedding space (empty without a dictionary)."""
-        glossary = self._glossary() if self._glossary and any(has_cjk(w) for w in words) else None
+        glossary = self._glossary_for(words)
         if glossary is None:
             return []
         return [p for w in words if has_cjk(w) and w not in glossary.entries for p in glossary.parts(w) if p != w]

@@ -170,11 +170,8 @@ class ColumnStore:
         return fields, {name: self.facet_column(name) for name in fields}
 
     def seed_facets(self, fields: list[str], columns: dict[str, tuple[np.ndarray, list[str]]]) -> None:
-        """Take stored facet columns (``facet_table`` of the same products), e.g. memory-mapped."""
-        for name in fields:
-            codes, _labels = columns[name]
-            if len(codes) != len(self.products):
-                raise ValueError(f"facet column {name!r} has {len(codes)} rows for {len(self.products)} products")
+        """Take stored facet columns (``facet_table`` of the same products, checked by the caller:
+        ``IndexState`` compares their shape with the product list), e.g. memory-mapped."""
         with self._lock:
             self._facet_fields = list(fields)
             self._facets.update(columns)
