@@ -10,7 +10,15 @@ from pathlib import Path
 import numpy as np
 
 from ..config import AlignConfig
-from .align import AlignModel, bridge_parts, train_photo, train_text_image, tune_bridge_weights
+from .align import (
+    AlignModel,
+    bridge_parts,
+    import_torch,
+    ridge_start,
+    train_photo,
+    train_text_image,
+    tune_bridge_weights,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +69,16 @@ def prepare_alignment(
         x = np.hstack([product_image[pairs], cfg.colour_weight * colour]) if colour is not None else product_image[pairs]
         x, t = x.astype(np.float32), np.asarray(text_vectors, np.float32)[pairs]
         t0 = time.perf_counter()
-        # The ridge maps and the k-NN transfer do not need the head: fit them (numpy, in a thread)
-        # while the head trains (torch, one thread), so both cores work.
         with ThreadPoolExecutor(1) as pool:
-            side = pool.submit(bridge_parts, x, t, product_image[pairs], cfg)
-            head, report = train_text_image(x, t, cfg, progress)
+            # torch's first import (~2 s) on one core while the ridge map of the training split,
+            # the head's starting point, is fitted on the other.
+            torch_ready = pool.submit(import_torch)
+            start = ridge_start(x, t, cfg) if cfg.head_start == "ridge" else None
+            torch_ready.result()
+            # The rest of the ridge maps and the k-NN transfer do not need the head: fit them
+            # (numpy, in a thread) while the head trains (torch, one thread), so both cores work.
+            side = pool.submit(bridge_parts, x, t, product_image[pairs], cfg, start)
+            head, report = train_text_image(x, t, cfg, progress, init=start.head if start else None)
             t1 = time.perf_counter()
             model.ridge, held_out = side.result()
         t2 = time.perf_counter()

@@ -127,7 +127,7 @@ def _alignment(
     return cached_alignment(enc.resolved_cache_dir() / "align", key, train)
 
 
-ALIGN_CACHE_VERSION = 1  # bump when training changes what the same inputs give
+ALIGN_CACHE_VERSION = 2  # bump when training changes what the same inputs give
 
 
 def alignment_key(

@@ -35,6 +35,34 @@ def test_text_image_head_learns_a_linear_map_and_is_seeded() -> None:
     np.testing.assert_allclose(again.weight, head.weight, atol=1e-6)
 
 
+def test_ridge_start_is_where_the_head_begins_and_converges_sooner() -> None:
+    from shoplens.fuse.align import _split, ridge_start
+
+    x, t = paired_data(n=400, seed=4)
+    cfg = AlignConfig(epochs=30, patience=3, batch_size=64, lr=1e-3, dropout=0.0, holdout=0.2)
+    start = ridge_start(x, t, cfg)
+    train, _val = _split(len(x), cfg.holdout, cfg.seed)
+    # Fitted on the training split only: the held-out products stay unseen by the head's start.
+    np.testing.assert_allclose(start.head.weight, fit_ridge(x[train], t[train]).weight, rtol=1e-5, atol=1e-6)
+    # Zero epochs of training is the start itself (nothing random left in it).
+    zero, _ = train_text_image(x, t, AlignConfig(epochs=0, holdout=0.2), progress=False, init=start.head)
+    assert zero.weight.shape == start.head.weight.shape
+    warm, warm_report = train_text_image(x, t, cfg, progress=False, init=start.head)
+    cold, cold_report = train_text_image(x, t, cfg, progress=False)
+    assert warm_report["start"] == "given" and cold_report["start"] == "random"
+    assert warm_report["heldout_text_to_image_recall@10"] >= cold_report["heldout_text_to_image_recall@10"]
+    assert warm_report["best_epoch"] <= cold_report["best_epoch"]
+    with pytest.raises(ValueError, match="init head"):
+        train_text_image(x[:, :10], t, cfg, progress=False, init=start.head)
+
+
+def test_head_start_must_be_known() -> None:
+    from shoplens.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="head_start"):
+        AlignConfig(head_start="zeros")
+
+
 def test_ridge_recovers_exact_map() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(200, 8)).astype(np.float32)
