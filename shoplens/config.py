@@ -40,10 +40,18 @@ class EncodeConfig:
     # dev nDCG@10 measured equal within 0.001 (benchmarks/RESULTS-encode.md).
     text_batch_size: int = 64
     image_batch_size: int = 32
-    # Input side of the EfficientNet-Lite0 photo encoder (it keys the photo cache). 224, the side it
-    # was trained at, by default; 192 costs ~25% less CPU per photo but measured lower relevance on
-    # shelf photos (grocery nDCG@10 −0.014..−0.017; fashion photos −0.004), see RESULTS-encode.md.
+    # Input sides of the EfficientNet-Lite0 photo encoder: ``image_size`` for the catalogue's photos
+    # (it keys the photo cache), ``query_image_size`` for query photos. 224 is the side the network
+    # was trained at; the same side on both costs the catalogue 224² pixels per photo. Indexes written
+    # before query_image_size existed query at their own image_size.
     image_size: int = 224
+    query_image_size: int = 224
+    # Catalogue photos of a product on a plain background (a studio shot; encode/efficientnet.py
+    # plain_border_share) are encoded at this side instead (0: off), in catalogues where at least
+    # plain_min_share of the photos are such shots (index/build.py decide_plain_side): ~40% less
+    # CPU for those photos; measured on the fashion dev photos, photo-query nDCG@10 0.5759 → 0.5797.
+    plain_image_size: int = 176
+    plain_min_share: float = 0.8
     threads: int = 0  # 0 = all cores
     cache: bool = True
     cache_dir: str = ""  # "" = default_cache_dir()
@@ -54,6 +62,9 @@ class EncodeConfig:
 
     def __post_init__(self) -> None:
         check_image_size(self.image_size)
+        check_image_size(self.query_image_size, "encode.query_image_size")
+        if self.plain_image_size:
+            check_image_size(self.plain_image_size, "encode.plain_image_size")
 
     def resolved_cache_dir(self) -> Path:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
@@ -62,10 +73,10 @@ class EncodeConfig:
 IMAGE_SIZES = (96, 512)  # the photo input sides encode.image_size accepts, in pixels
 
 
-def check_image_size(size: int) -> int:
+def check_image_size(size: int, name: str = "encode.image_size") -> int:
     lo, hi = IMAGE_SIZES
     if not isinstance(size, int) or isinstance(size, bool) or not lo <= size <= hi:
-        raise ConfigError(f"encode.image_size must be an integer from {lo} to {hi} pixels, got {size!r}")
+        raise ConfigError(f"{name} must be an integer from {lo} to {hi} pixels, got {size!r}")
     return size
 
 

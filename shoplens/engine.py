@@ -17,7 +17,7 @@ from .config import Config
 from .encode.base import ImageEncoder, TextEncoder
 from .encode.batch import ImageBatchResult, encode_images, encode_texts
 from .encode.cache import EmbeddingCache
-from .encode.registry import build_image_encoder, build_text_encoder
+from .encode.registry import SIZED_IMAGE_ENCODERS, build_image_encoder, build_text_encoder
 from .errors import ConfigError, ImageError, NotFoundError, QueryError
 from .fuse.colour import colour_histogram
 from .index import atomic
@@ -58,6 +58,7 @@ class Engine:
         self._state: IndexState | None = None
         self._text_encoder: TextEncoder | None = None
         self._image_encoder: ImageEncoder | None = None
+        self._query_image_encoder: ImageEncoder | None = None
         self._cache: EmbeddingCache | None = None
         self._write_lock = threading.Lock()
         # A trained alignment model to import at the next write (``shoplens index --align DIR``).
@@ -82,6 +83,12 @@ class Engine:
     @property
     def config(self) -> Config:
         return self._config
+
+    def _use_config(self, config: Config) -> None:
+        """Switch to ``config`` (a write decided a setting); encoders are rebuilt from it when next used."""
+        with self._encoder_lock:
+            self._config = config
+            self._image_encoder = self._query_image_encoder = None
 
     @property
     def state(self) -> IndexState:
@@ -113,6 +120,19 @@ class Engine:
             return self._image_encoder
 
     @property
+    def query_image_encoder(self) -> ImageEncoder:
+        """The encoder of query photos: the catalogue's network with every photo at
+        ``encode.query_image_size`` (the catalogue's own encoder when that is what it does)."""
+        enc = self._config.encode
+        same = enc.query_image_size == enc.image_size and enc.plain_image_size in (0, enc.image_size)
+        if same or enc.image_encoder.partition(":")[0] not in SIZED_IMAGE_ENCODERS:
+            return self.image_encoder
+        with self._encoder_lock:
+            if self._query_image_encoder is None:
+                self._query_image_encoder = build_image_encoder(enc, query=True)
+            return self._query_image_encoder
+
+    @property
     def cache(self) -> EmbeddingCache | None:
         if not self._config.encode.cache:
             return None
@@ -130,7 +150,7 @@ class Engine:
         else:
             data = image if isinstance(image, bytes) else load_image_bytes(os.fspath(image), self._config.ingest)
             img = decode_image(data, self._config.ingest)
-        return QueryPhoto(self.image_encoder.encode([img])[0], colour_histogram(img))
+        return QueryPhoto(self.query_image_encoder.encode([img])[0], colour_histogram(img))
 
     # -- reading -----------------------------------------------------------------------------
     @property

@@ -44,17 +44,24 @@ def build_text_encoder(cfg: EncodeConfig) -> TextEncoder:
     raise ConfigError(f"unknown text encoder {spec!r}; choose one of: {TEXT_SPECS}")
 
 
-def build_image_encoder(cfg: EncodeConfig) -> ImageEncoder:
+SIZED_IMAGE_ENCODERS = ("efficientnet-lite0", "efficientnet-lite0-torch")  # those that read encode.*image_size
+
+
+def build_image_encoder(cfg: EncodeConfig, query: bool = False) -> ImageEncoder:
+    """The configured photo encoder for the catalogue's photos (``encode.image_size``, and
+    ``encode.plain_image_size`` for products on a plain background) or, with ``query``, for query
+    photos (``encode.query_image_size`` for every photo), for the encoders that take a side."""
     spec = cfg.image_encoder
     kind, _, arg = spec.partition(":")
+    side, plain = (cfg.query_image_size, 0) if query else (cfg.image_size, cfg.plain_image_size)
     if kind == "efficientnet-lite0":
         from .efficientnet import EfficientNetLite0Onnx
 
-        return EfficientNetLite0Onnx(cfg.resolved_cache_dir() / "models", threads=cfg.threads, size=cfg.image_size)
+        return EfficientNetLite0Onnx(cfg.resolved_cache_dir() / "models", threads=cfg.threads, size=side, plain_size=plain)
     if kind == "efficientnet-lite0-torch":
         from .efficientnet import EfficientNetLite0Torch
 
-        return EfficientNetLite0Torch(threads=cfg.threads, size=cfg.image_size)
+        return EfficientNetLite0Torch(threads=cfg.threads, size=side, plain_size=plain)
     if kind == "clip" and arg:
         from .clip import ClipImageEncoder
 

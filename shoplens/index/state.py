@@ -363,8 +363,12 @@ class IndexState:
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             raw_config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             if isinstance(raw_config, dict) and isinstance(raw_config.get("encode"), dict):
-                # Indexes written before encode.image_size existed hold photos encoded at 224.
+                # Indexes written before encode.image_size existed hold photos encoded at 224; those
+                # written before encode.query_image_size / plain_image_size encoded every photo,
+                # queries included, at that one side.
                 raw_config["encode"].setdefault("image_size", LEGACY_IMAGE_SIZE)
+                raw_config["encode"].setdefault("query_image_size", raw_config["encode"]["image_size"])
+                raw_config["encode"].setdefault("plain_image_size", 0)
             config = Config.from_dict(raw_config)
         except (OSError, json.JSONDecodeError) as e:
             raise IndexError_(f"{folder}: unreadable index metadata: {e}") from e

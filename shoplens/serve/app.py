@@ -104,7 +104,7 @@ def warm_up(svc: Service) -> None:
     engine = svc.engine
     try:
         engine.encode_query_text("warm up")
-        engine.image_encoder.encode([Image.new("RGB", (32, 32), (255, 255, 255))])
+        engine.query_image_encoder.encode([Image.new("RGB", (32, 32), (255, 255, 255))])
     except ShoplensError as e:  # a missing optional model must not stop text search from starting
         log.warning("warm-up incomplete: %s", e)
 

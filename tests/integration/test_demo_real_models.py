@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from shoplens import Engine
@@ -71,3 +72,23 @@ def test_onnx_image_encoder_matches_torch() -> None:
     b = EfficientNetLite0Torch().encode(photos)
     assert a.shape == (4, 1280)
     assert float((a * b).sum(axis=1).min()) > 0.9999
+
+
+def test_studio_shots_run_at_the_plain_side() -> None:
+    from pathlib import Path
+
+    from PIL import Image
+
+    from shoplens.config import default_cache_dir
+    from shoplens.encode.efficientnet import EfficientNetLite0Onnx
+
+    studio = Image.open(DEMO / "images" / "0-studio.jpg").convert("RGB")
+    shelf = Image.open(DEMO / "queries" / "shelf-banana.jpg").convert("RGB")
+    models = Path(default_cache_dir()) / "models"
+    mixed = EfficientNetLite0Onnx(models, plain_size=176).encode([studio, shelf, studio])
+    at176 = EfficientNetLite0Onnx(models, size=176).encode([studio])
+    at224 = EfficientNetLite0Onnx(models).encode([shelf, studio])
+    np.testing.assert_allclose(mixed[[0, 2]], np.vstack([at176, at176]), atol=1e-5)
+    np.testing.assert_allclose(mixed[1], at224[0], atol=1e-5)
+    assert float(at176[0] @ at224[1]) > 0.8  # the same photo at both sides: close, not equal
+    assert float(at176[0] @ at224[1]) < 0.9999

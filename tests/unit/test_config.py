@@ -170,3 +170,14 @@ def test_image_size_is_validated_and_old_indexes_keep_224(tmp_path) -> None:
     other = Config().replace(encode={**fake, "image_size": 160})
     Engine(tmp_path / "idx2", other).upsert([Product("a", "red dress")])
     assert Engine.open(tmp_path / "idx2").config.encode.image_size == 160
+    # Written before query_image_size / plain_image_size: every photo, queries too, at its one side.
+    current = tmp_path / "idx2" / (tmp_path / "idx2" / "CURRENT").read_text().strip()
+    raw = json.loads((current / "config.json").read_text())
+    del raw["encode"]["query_image_size"], raw["encode"]["plain_image_size"]
+    (current / "config.json").write_text(json.dumps(raw))
+    enc = Engine.open(tmp_path / "idx2").config.encode
+    assert (enc.image_size, enc.query_image_size, enc.plain_image_size) == (160, 160, 0)
+    for key in ("query_image_size", "plain_image_size"):
+        with pytest.raises(ConfigError, match=key):
+            Config().replace(encode={key: 1000})
+    assert Config().replace(encode={"plain_image_size": 0}).encode.plain_image_size == 0
