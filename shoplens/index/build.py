@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..config import AlignConfig
+from ..config import AlignConfig, Config
 from ..fuse.align import AlignModel
 from ..fuse.bridge import prepare_alignment, product_means
 from ..types import Product, SkippedRow
@@ -231,23 +231,24 @@ def merge_aux(
 PLAIN_SAMPLE = 200  # photos looked at to decide whether a catalogue is one of studio shots
 
 
-def decide_plain_side(engine: Engine, old: IndexState | None, refs: list[str]) -> None:
-    """Keep ``encode.plain_image_size`` (products on a plain background encoded at a smaller side)
-    only for a catalogue of studio shots: at least ``encode.plain_min_share`` of a sample of its
-    photos with a plain border. Where studio photos sit beside shop photos of the same products,
-    the photo head learns to match the two kinds, and different sides for them cost grocery shelf
-    photo queries 0.018 nDCG@10 (benchmarks/RESULTS-encode.md). An index that already holds photos
-    keeps the way they were encoded. The decision is stored with the index's config."""
+def plain_side_config(config: Config, old: IndexState | None, refs: list[str]) -> Config:
+    """``config`` as a write of ``refs`` should use it: ``encode.plain_image_size`` (products on a
+    plain background encoded at a smaller side) is kept only for a catalogue of studio shots, i.e.
+    at least ``encode.plain_min_share`` of a sample of its photos with a plain border. Where studio
+    photos sit beside shop photos of the same products, the photo head learns to match the two
+    kinds, and different sides for them cost grocery shelf-photo queries 0.018 nDCG@10
+    (benchmarks/RESULTS-encode.md). An index that already holds photos keeps the way they were
+    encoded. The config returned is the one the index stores."""
     from ..encode.efficientnet import PLAIN_MIN_SHARE, plain_border_share
     from ..encode.registry import SIZED_IMAGE_ENCODERS
     from ..errors import ImageError
     from ..ingest.images import decode_image, load_image_bytes
 
-    enc = engine.config.encode
+    enc = config.encode
     if not enc.plain_image_size or enc.plain_image_size == enc.image_size or not refs:
-        return
+        return config
     if enc.image_encoder.partition(":")[0] not in SIZED_IMAGE_ENCODERS:
-        return
+        return config
     if old is not None and old.image_vectors.shape[0]:
         keep = bool(old.config.encode.plain_image_size) and old.config.encode.image_size == enc.image_size
         why = "the index's photos were encoded that way" if keep else "the index's photos were encoded without it"
@@ -256,7 +257,7 @@ def decide_plain_side(engine: Engine, old: IndexState | None, refs: list[str]) -
         plain = seen = 0
         for ref in refs[::step][:PLAIN_SAMPLE]:
             try:
-                img = decode_image(load_image_bytes(ref, engine.config.ingest), engine.config.ingest)
+                img = decode_image(load_image_bytes(ref, config.ingest), config.ingest)
             except ImageError:
                 continue  # reported by the encoding pass
             seen += 1
@@ -265,8 +266,14 @@ def decide_plain_side(engine: Engine, old: IndexState | None, refs: list[str]) -
         keep = seen > 0 and share >= enc.plain_min_share
         why = f"{plain} of {seen} sampled photos show a plain background ({share:.0%}; needed {enc.plain_min_share:.0%})"
     log.info("photos on a plain background at %d px: %s (%s)", enc.plain_image_size, "yes" if keep else "no", why)
-    if not keep:
-        engine._use_config(engine.config.replace(encode={"plain_image_size": 0}))
+    return config if keep else config.replace(encode={"plain_image_size": 0})
+
+
+def decide_plain_side(engine: Engine, old: IndexState | None, refs: list[str]) -> None:
+    """Switch ``engine`` to :func:`plain_side_config`'s decision for a write of ``refs``."""
+    config = plain_side_config(engine.config, old, refs)
+    if config is not engine.config:
+        engine._use_config(config)
 
 
 def build_generation(

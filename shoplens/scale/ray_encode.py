@@ -16,6 +16,7 @@ from ..encode.batch import encode_images, encode_texts
 from ..encode.cache import EmbeddingCache
 from ..encode.registry import build_image_encoder, build_text_encoder
 from ..errors import ConfigError
+from ..index.build import plain_side_config
 from ..ingest.catalog import load_catalog
 from ._ray import connect
 
@@ -108,6 +109,9 @@ def encode_catalog(
         raise ConfigError("encode.cache must be on for --ray: the cluster's vectors reach the index through it")
     t0 = time.perf_counter()
     texts, refs = catalog_work(catalog, mapping, config)
+    # The side(s) photos are encoded at, as a first build of this catalogue will decide them (an
+    # existing index that decided otherwise encodes the photos again at its own sides).
+    config = plain_side_config(config, None, refs)
     cache = EmbeddingCache(config.encode.resolved_cache_dir() / "embeddings.sqlite")
     try:
         text_name = build_text_encoder(config.encode).name if texts else ""
