@@ -276,6 +276,26 @@ def decide_plain_side(engine: Engine, old: IndexState | None, refs: list[str]) -
         engine._use_config(config)
 
 
+def reuse_ann(state: IndexState, old: IndexState, keep_rows: np.ndarray, photo_keep: np.ndarray) -> None:
+    """Give ``state`` the old generation's IVF indexes brought up to date (rows dropped, renumbered,
+    new rows added: ``quantize.update_ivf``) where they can serve, instead of training and filling
+    new ones when it is saved. Same index settings only; the text index only when every product
+    has text (its rows are then the product rows)."""
+    from .quantize import CompactSpec, update_ivf
+
+    if old.path is None or old.config.index != state.config.index:
+        return
+    parts = [(state.image_index, old.path / "image.hnsw", photo_keep, state.image_vectors, int(old.image_vectors.shape[0]))]
+    if bool(np.all(old.has_text)) and bool(np.all(state.has_text)):
+        parts.append((state.text_index, old.path / "text.hnsw", keep_rows, state.text_vectors, old.n))
+    for index, path, keep, vectors, n_old in parts:
+        if not index.uses_ann or index.cfg.ann_kind != "ivf":
+            continue
+        ann = update_ivf(path, keep, vectors[len(keep) :], n_old, CompactSpec.from_config(index.cfg, ann=True))
+        if ann is not None:
+            index._ann = ann
+
+
 def build_generation(
     engine: Engine,
     old: IndexState | None,
@@ -365,6 +385,7 @@ def build_generation(
         products, text_vectors, has_text, listed = new_products, new_text, new_has_text, new_added
         old_img, old_owner, old_refs, base = np.zeros((0, idim), np.float32), np.zeros(0, np.int64), [], 0
         old_aux = {}
+        keep_rows = photo_keep = np.zeros(0, np.int64)
     add_img, add_owner, add_refs = [], [], []
     add_aux: dict[str, list[np.ndarray]] = {}
     for n, (i, _row, _p) in enumerate(kept_pairs):
@@ -411,6 +432,8 @@ def build_generation(
             text_model=engine.text_encoder.name,
             image_model=engine.image_encoder.name if refs else (old.image_model if old else ""),
         )
+        if old is not None and old.n:
+            reuse_ann(state, old, keep_rows, photo_keep)
         state.save(scratch)
         del lexical, state
         clock.lap("save")
