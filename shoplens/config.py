@@ -103,6 +103,10 @@ class AlignConfig:
 
     enabled: bool = True
     min_pairs: int = 200  # products with text and a photo needed to train the text–image head
+    # At most this many products (a seeded sample) train the heads and bridges: a linear head
+    # needs no more, and a 1M catalogue would otherwise hold ~6 GB of inputs per copy and train
+    # for hours.
+    max_pairs: int = 50_000
     retrain_growth: float = 0.25  # retrain when the catalogue grew by this share since training
     colour_weight: float = 0.5
     epochs: int = 40

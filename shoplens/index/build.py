@@ -20,7 +20,7 @@ import numpy as np
 
 from ..config import AlignConfig, Config
 from ..fuse.align import AlignModel
-from ..fuse.bridge import prepare_alignment, product_means
+from ..fuse.bridge import prepare_alignment, product_image_inputs
 from ..types import Product, SkippedRow
 from . import atomic
 from .lexical import LexicalIndex
@@ -71,16 +71,16 @@ def _tags(
 
     n = len(products)
     first_photo = np.full(n, -1, np.int64)
-    for row in range(len(image_owner) - 1, -1, -1):
-        first_photo[image_owner[row]] = row
-    targets = [r for r in range(n) if not has_text[r] and first_photo[r] >= 0]
-    dim = engine.text_encoder.dim
-    out = np.zeros((n, dim), np.float32)
-    texts = {r: tags_text(np.asarray(image_aux["probs"][first_photo[r]])) for r in targets}
+    owners, first = np.unique(np.asarray(image_owner), return_index=True)
+    first_photo[owners] = first
+    targets = np.flatnonzero(~np.asarray(has_text, bool) & (first_photo >= 0))
+    texts = {int(r): tags_text(np.asarray(image_aux["probs"][first_photo[r]])) for r in targets}
     texts = {r: t for r, t in texts.items() if t}
-    if texts:
-        rows = list(texts)
-        out[rows] = engine._encode_text_batch([texts[r] for r in rows])
+    if not texts:  # every product has text (the usual case): no N × d array of zeros (2 GB at 1M)
+        return None, {}
+    out = np.zeros((n, engine.text_encoder.dim), np.float32)
+    rows = list(texts)
+    out[rows] = engine._encode_text_batch([texts[r] for r in rows])
     # Only products written in this generation need their tags in the BM25 index.
     return out, {products[r].id: t for r, t in texts.items() if r >= base}
 
@@ -98,10 +98,8 @@ def _alignment(
     n = len(products)
     if image_vectors.shape[0] == 0 and engine.align_source is None:
         return old.align if old is not None else None
-    pim = product_means(image_vectors, image_owner, n)
-    norms = np.linalg.norm(pim, axis=1, keepdims=True)
-    pim = np.divide(pim, norms, out=np.zeros_like(pim), where=norms > 0)
-    colour = product_means(image_aux["colour"], image_owner, n) if "colour" in image_aux else None
+    has_image = np.bincount(image_owner, minlength=n)[:n] > 0 if len(image_owner) else np.zeros(n, bool)
+    inputs = product_image_inputs(image_vectors, image_owner, image_aux.get("colour"))
     previous = old.align if old is not None else None
 
     def train() -> AlignModel | None:
@@ -109,8 +107,8 @@ def _alignment(
             engine.config.align,
             text_vectors,
             has_text,
-            pim,
-            colour,
+            has_image,
+            inputs,
             image_vectors,
             image_owner,
             previous,

@@ -201,3 +201,31 @@ def test_a_first_build_reuses_a_cached_alignment(
     # Later writes to an index retrain (or keep) from its own previous model, never from the cache.
     again.upsert([Product("new", title="red item")])
     assert len(trained) == 4
+
+
+def test_heads_train_on_a_bounded_sample_of_products() -> None:
+    from shoplens.fuse.bridge import prepare_alignment, product_image_inputs, product_means
+
+    rng = np.random.default_rng(5)
+    n, d_img, d_txt = 400, 24, 16
+    owners = np.r_[np.arange(n), rng.integers(0, n, 200)]  # every product a photo, some a second
+    photos = l2_normalize(rng.normal(size=(len(owners), d_img)).astype(np.float32))
+    colour = rng.random((len(owners), 6)).astype(np.float32)
+    inputs = product_image_inputs(photos, owners, colour)
+    rows = np.array([3, 17, 250], np.int64)
+    means, col = inputs(rows)
+    dense = product_means(photos, owners, n)[rows]
+    np.testing.assert_allclose(means, l2_normalize(dense), atol=1e-6)
+    assert col is not None
+    np.testing.assert_allclose(col, product_means(colour, owners, n)[rows], atol=1e-6)
+    text = l2_normalize(inputs(np.arange(n))[0] @ rng.normal(size=(d_img, d_txt)))
+    cfg = AlignConfig(max_pairs=150, min_pairs=50, epochs=3, photo_min_products=10, photo_epochs=2, batch_size=64)
+    model = prepare_alignment(cfg, text.astype(np.float32), np.ones(n, bool), np.ones(n, bool), inputs, photos, owners, None, progress=False)
+    assert model is not None and model.text_image is not None and model.photo is not None
+    report = model.reports["text_image"]
+    assert (report["pairs"], report["sampled"], report["train"] + report["heldout"]) == (400, 150, 150)
+    photo = model.reports["photo"]
+    assert photo["photos"] == len(owners) and photo["sampled_photos"] < len(owners)
+    # The catalogue grew < 25% since: the heads are kept, whatever the sample size.
+    again = prepare_alignment(cfg, text.astype(np.float32), np.ones(n, bool), np.ones(n, bool), inputs, photos, owners, model, progress=False)
+    assert again is not None and again.text_image is model.text_image
