@@ -346,3 +346,20 @@ def test_kept_rows_reads_a_full_in_order_keep_without_a_copy(tmp_path: Path) -> 
     np.testing.assert_array_equal(kept_rows(mm, np.array([0, 2, 9])), arr[[0, 2, 9]])
     np.testing.assert_array_equal(kept_rows(mm, np.array([1, 0, 2, 3, 4, 5, 6, 7, 8, 9])), arr[[1, 0, 2, 3, 4, 5, 6, 7, 8, 9]])
     assert kept_rows(mm[:0], np.arange(0)).shape == (0, 2)
+
+
+def test_stacked_gathers_kept_rows_into_one_array(tmp_path) -> None:
+    import numpy as np
+
+    from shoplens.index.build import stacked
+
+    rng = np.random.default_rng(0)
+    old = rng.normal(size=(50, 4)).astype(np.float32)
+    np.save(tmp_path / "m.npy", old)
+    mm = np.load(tmp_path / "m.npy", mmap_mode="r")
+    new = rng.normal(size=(3, 4)).astype(np.float32)
+    rows = np.array([0, 2, 3, 10, 49], np.int64)
+    np.testing.assert_array_equal(stacked(mm, rows, new, 4), np.concatenate([old[rows], new]))
+    np.testing.assert_array_equal(stacked(mm, np.arange(50), new, 4), np.concatenate([old, new]))  # an append
+    assert stacked(mm, np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 4).shape == (0, 4)
+    assert stacked(np.zeros((0, 0), np.float32), np.zeros(0, np.int64), new, 4).shape == (3, 4)
