@@ -10,7 +10,7 @@ import numpy as np
 from ..index.state import IndexState
 from .behaviour import Behaviour
 from .personal import Profile, _prior, profile_features
-from .understand import MAX_VALUES_PER_FIELD, Understood
+from .understand import Understood
 
 FEATURES = (
     "rrf",
@@ -28,8 +28,6 @@ FEATURES = (
     "attr_missing",
     "attr_info_match",
     "attr_info_mismatch",
-    "cons_text_info",
-    "cons_text_mean",
     "proto_gap_sum",
     "proto_gap_max",
     "price_log",
@@ -91,8 +89,6 @@ def candidate_features(
         cols[col] = np.array([score.get(int(r), 0.0) for r in rows], np.float32)
     cols["coverage"] = np.full(n, ctx.coverage, np.float32)
     cols.update(_attribute_features(st, rows, ctx.understood, ctx.compatible))
-    head = np.array([d for d, _s in runs.get("text", [])[:CONSENSUS_K]], np.int64)
-    cols.update({k.replace("cons_", "cons_text_"): v for k, v in consensus_features(st, rows, head).items()})
     prices = np.array([st.products[int(r)].price if st.products[int(r)].price is not None else np.nan for r in rows], np.float64)
     cols["price_log"] = np.nan_to_num(np.log1p(np.maximum(prices, 0)), nan=-1.0).astype(np.float32)
     cols["price_in_range"] = _price_in_range(prices, ctx.understood)
@@ -169,83 +165,6 @@ def _attribute_features(
         "attr_info_match": info_match,
         "attr_info_mismatch": info_mismatch,
     }
-
-
-# Candidate consensus (pseudo-relevance feedback over attribute values): the head of a ranked list
-# votes for the values of each categorical field, the candidate at rank i with 1 / (CONSENSUS_RRF + i).
-# Where understanding misses a word the catalogue spells otherwise, the products that BM25 or the
-# text embedding put first still tell which kind of product the query is about.
-CONSENSUS_K = 20
-CONSENSUS_RRF = 10.0
-
-
-def consensus_columns(st: IndexState) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per categorical facet field (2 to MAX_VALUES_PER_FIELD values, not all numbers, as query
-    understanding uses): each product's value code (-1: none) and each value's information,
-    -log(catalogue share). Cached per index generation."""
-    got = st._derived.get("consensus_columns")
-    if got is None:
-        got = []
-        n = max(int(st.n), 1)
-        for codes, labels in _categorical_columns(st):
-            if not 1 < len(labels) <= MAX_VALUES_PER_FIELD or all(v.isdigit() for v in labels):
-                continue
-            counts = np.bincount(codes[codes >= 0], minlength=len(labels)).astype(np.float64)
-            info = -np.log(np.maximum(counts / n, 1.0 / n))
-            got.append((codes, info.astype(np.float32)))
-        st._derived["consensus_columns"] = got
-    return got
-
-
-def _categorical_columns(st: IndexState) -> list[tuple[np.ndarray, list[str]]]:
-    """``(codes, labels)`` per facet field: the stored facet columns, or counted from each
-    product's facet items where there are none (a catalogue whose attribute shadows a canonical field)."""
-    columns = getattr(st, "columns", None)
-    fields = columns.facet_fields() if columns is not None else []
-    out: list[tuple[np.ndarray, list[str]]] = []
-    if columns is not None and fields:
-        for f in fields:
-            codes, names = columns.facet_column(f)
-            out.append((np.asarray(codes), list(names)))
-        return out
-    labels: dict[str, dict[str, int]] = {}
-    for items in st.facet_items:
-        for f, v in items:
-            labels.setdefault(f, {}).setdefault(v, len(labels[f]))
-    for f, lab in labels.items():
-        codes = np.full(st.n, -1, np.int32)
-        for row, items in enumerate(st.facet_items):
-            for g, v in items:
-                if g == f:
-                    codes[row] = lab[v]
-        out.append((codes, list(lab)))
-    return out
-
-
-def consensus_features(st: IndexState, rows: np.ndarray, head: np.ndarray) -> dict[str, np.ndarray]:
-    """How much the head of a ranked list (``head``: rows, best first; its first CONSENSUS_K vote)
-    agrees with each candidate's values: ``cons_info``, the rank-weighted share of the head having
-    the candidate's value, summed over fields weighted by the value's information (agreeing on a rare
-    product type says more than on a common audience), and ``cons_mean``, the plain mean share over
-    fields. Zeros without a head."""
-    n = len(rows)
-    info_sum = np.zeros(n, np.float32)
-    share_sum = np.zeros(n, np.float32)
-    head = np.asarray(head, np.int64)[:CONSENSUS_K]
-    columns = consensus_columns(st) if len(head) else []
-    if columns:
-        w = 1.0 / (CONSENSUS_RRF + np.arange(1, len(head) + 1))
-        w = w / w.sum()
-        rows = np.asarray(rows, np.int64)
-        for codes, info in columns:
-            hc = codes[head]
-            votes = np.bincount(hc[hc >= 0], weights=w[hc >= 0], minlength=len(info))
-            rc = codes[rows]
-            share = np.where(rc >= 0, votes[np.maximum(rc, 0)], 0.0).astype(np.float32)
-            share_sum += share
-            info_sum += share * np.where(rc >= 0, info[np.maximum(rc, 0)], 0.0)
-        share_sum /= len(columns)
-    return {"cons_info": info_sum, "cons_mean": share_sum}
 
 
 def compatibility(compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None, field: str, asked: str, have: str) -> float:
