@@ -249,12 +249,16 @@ def merge_aux(
 
 
 PLAIN_SAMPLE = 200  # photos looked at to decide whether a catalogue is one of studio shots
+# Fewer readable photos than this in a first write decide nothing: every photo at one side (a
+# first write of a few products must not fix the side for the catalogue that follows).
+PLAIN_MIN_PHOTOS = 50
 
 
 def plain_side_config(config: Config, old: IndexState | None, refs: list[str]) -> Config:
     """``config`` as a write of ``refs`` should use it: ``encode.plain_image_size`` (products on a
     plain background encoded at a smaller side) is kept only for a catalogue of studio shots, i.e.
-    at least ``encode.plain_min_share`` of a sample of its photos with a plain border. Where studio
+    at least ``encode.plain_min_share`` of a sample of its photos (``PLAIN_MIN_PHOTOS`` or more
+    readable ones) with a plain border. Where studio
     photos sit beside shop photos of the same products, the photo head learns to match the two
     kinds, and different sides for them cost grocery shelf-photo queries 0.018 nDCG@10
     (benchmarks/RESULTS-encode.md). An index that already holds photos keeps the way they were
@@ -283,8 +287,9 @@ def plain_side_config(config: Config, old: IndexState | None, refs: list[str]) -
             seen += 1
             plain += plain_border_share(img) >= PLAIN_MIN_SHARE
         share = plain / seen if seen else 0.0
-        keep = seen > 0 and share >= enc.plain_min_share
-        why = f"{plain} of {seen} sampled photos show a plain background ({share:.0%}; needed {enc.plain_min_share:.0%})"
+        keep = seen >= PLAIN_MIN_PHOTOS and share >= enc.plain_min_share
+        why = f"{plain} of {seen} sampled photos show a plain background ({share:.0%}; needed {enc.plain_min_share:.0%}"
+        why += f" of at least {PLAIN_MIN_PHOTOS} photos)"
     log.info("photos on a plain background at %d px: %s (%s)", enc.plain_image_size, "yes" if keep else "no", why)
     return config if keep else config.replace(encode={"plain_image_size": 0})
 

@@ -73,14 +73,20 @@ def _refs(tmp_path: Path, n_studio: int, n_scene: int) -> list[str]:
 
 def test_a_catalogue_of_studio_shots_keeps_the_plain_side(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "idx", Config())
-    decide_plain_side(engine, None, _refs(tmp_path, 9, 1))  # 90% plain >= 80%
+    decide_plain_side(engine, None, _refs(tmp_path, 45, 5))  # 90% plain >= 80%, 50 photos
     assert engine.config.encode.plain_image_size == 176
 
 
 def test_a_catalogue_with_shop_photos_encodes_every_photo_at_one_side(tmp_path: Path) -> None:
     engine = Engine(tmp_path / "idx", Config())
-    decide_plain_side(engine, None, _refs(tmp_path, 5, 5) + [str(tmp_path / "missing.jpg")])
-    assert engine.config.encode.plain_image_size == 0  # 50% plain; the unreadable photo is not counted
+    decide_plain_side(engine, None, _refs(tmp_path, 35, 25) + [str(tmp_path / "missing.jpg")])
+    assert engine.config.encode.plain_image_size == 0  # 58% plain; the unreadable photo is not counted
+
+
+def test_a_first_write_of_a_few_photos_decides_nothing(tmp_path: Path) -> None:
+    engine = Engine(tmp_path / "idx", Config())
+    decide_plain_side(engine, None, _refs(tmp_path, 20, 0))  # all studio shots, but only 20
+    assert engine.config.encode.plain_image_size == 0
 
 
 def test_an_index_with_photos_keeps_how_they_were_encoded(tmp_path: Path) -> None:
