@@ -302,11 +302,12 @@ def decide_plain_side(engine: Engine, old: IndexState | None, refs: list[str]) -
 
 
 def reuse_ann(state: IndexState, old: IndexState, keep_rows: np.ndarray, photo_keep: np.ndarray) -> None:
-    """Give ``state`` the old generation's IVF indexes brought up to date (rows dropped, renumbered,
-    new rows added: ``quantize.update_ivf``) where they can serve, instead of training and filling
-    new ones when it is saved. Same index settings only; the text index only when every product
-    has text (its rows are then the product rows)."""
-    from .quantize import CompactSpec, update_ivf
+    """Give ``state`` the old generation's ANN indexes brought up to date where they can serve,
+    instead of building new ones when it is saved: IVF indexes with rows dropped, renumbered and
+    added (``quantize.update_ivf``); float32 HNSW graphs when the write only appended
+    (``quantize.extend_hnsw``; a graph cannot drop nodes). Same index settings only; the text
+    index only when every product has text (its rows are then the product rows)."""
+    from .quantize import CompactSpec, extend_hnsw, update_ivf
 
     if old.path is None or old.config.index != state.config.index:
         return
@@ -314,11 +315,22 @@ def reuse_ann(state: IndexState, old: IndexState, keep_rows: np.ndarray, photo_k
     if bool(np.all(old.has_text)) and bool(np.all(state.has_text)):
         parts.append((state.text_index, old.path / "text.hnsw", keep_rows, state.text_vectors, old.n))
     for index, path, keep, vectors, n_old in parts:
-        if not index.uses_ann or index.cfg.ann_kind != "ivf":
+        if not index.uses_ann:
             continue
-        ann = update_ivf(path, keep, vectors[len(keep) :], n_old, CompactSpec.from_config(index.cfg, ann=True))
+        new = vectors[len(keep) :]
+        if index.cfg.ann_kind == "ivf":
+            ann = update_ivf(path, keep, new, n_old, CompactSpec.from_config(index.cfg, ann=True))
+        elif not index.compact and len(keep) == n_old and _in_order(keep):
+            ann = extend_hnsw(path, n_old, new, index.cfg.hnsw_ef_construction)
+        else:
+            continue
         if ann is not None:
             index._ann = ann
+
+
+def _in_order(rows: np.ndarray) -> bool:
+    """Rows 0, 1, 2, … (every old row kept where it was)."""
+    return not len(rows) or (int(rows[0]) == 0 and bool(np.all(np.diff(rows) == 1)))
 
 
 def build_generation(
