@@ -55,8 +55,8 @@ def preprocess(images: Sequence[Image.Image], size: int = SIZE) -> np.ndarray:
 
 # A photo whose border is this plain (share of border pixels within PLAIN_TOLERANCE of the border's
 # median colour, per channel) shows a product on a plain background: a studio / catalogue shot.
-# Measured on the dev photos: fashion catalogue 96% and grocery studio photos 99% at >= 0.8, grocery
-# shop-shelf photos all <= 0.35 (benchmarks/RESULTS-encode.md).
+# Called plain on the dev photos: fashion 98.8%, grocery studio photos 100%, grocery shop-shelf
+# photos 0-0.3% (benchmarks/RESULTS-encode.md).
 PLAIN_MIN_SHARE = 0.6
 PLAIN_TOLERANCE = 24
 

@@ -297,11 +297,15 @@ def tune_bridge_weights(
         sims = t[val] @ z.T
         # Mean reciprocal rank of each held-out product's photo for its own text: recall@10
         # saturates near 1 on small splits and cannot tell the mixes apart.
-        rank = (sims > np.diag(sims)[:, None]).sum(axis=1) + 1
-        mrr = float((1.0 / rank).mean())
+        mrr = float((1.0 / own_ranks(sims)).mean())
         scored.append((mrr, -sum(w), w))  # ties: the simpler (lighter) mix
     mrr, _neg, best = max(scored)
     return best, {"weights": list(best), "heldout_text_to_image_mrr": round(mrr, 4), "grid": len(grid)}
+
+
+def own_ranks(sims: np.ndarray) -> np.ndarray:
+    """Rank (1 = first) of each row's own item (the diagonal) among that row's similarities."""
+    return (sims > np.diag(sims)[:, None]).sum(axis=1) + 1
 
 
 def _heldout_scores(lin: Any, x: Any, t: Any, val: Any, torch: Any) -> tuple[float, float]:
@@ -311,9 +315,8 @@ def _heldout_scores(lin: Any, x: Any, t: Any, val: Any, torch: Any) -> tuple[flo
     lin.eval()
     with torch.no_grad():
         zi = torch.nn.functional.normalize(lin(x[val]), dim=1)
-        sims = t[val] @ zi.T
-        rank = (sims > sims.diagonal()[:, None]).sum(dim=1) + 1
-    return float((1.0 / rank.float()).mean().item()), float((rank <= 10).float().mean().item())
+        rank = own_ranks((t[val] @ zi.T).numpy())
+    return float((1.0 / rank).mean()), float((rank <= 10).mean())
 
 
 def train_photo(v: np.ndarray, owners: np.ndarray, cfg: AlignConfig, progress: bool = True) -> tuple[ProjectionHead, dict]:

@@ -64,7 +64,7 @@ def _tags(
     image_aux: dict[str, np.ndarray],
     base: int,
 ) -> tuple[np.ndarray | None, dict[str, str]]:
-    """Text vectors of zero-shot tags for photo-only products (kept rows reuse the old ones)."""
+    """Text vectors of zero-shot tags for photo-only products (None when every product has text)."""
     if not engine.config.align.tags or "probs" not in image_aux:
         return None, {}
     from ..fuse.tags import tags_text
@@ -201,10 +201,15 @@ def first_added(old: IndexState | None, new_products: list[Product], now: float)
     return out
 
 
+def in_order(rows: np.ndarray) -> bool:
+    """Rows 0, 1, 2, … (every old row kept where it was, as in an append)."""
+    return not len(rows) or (int(rows[0]) == 0 and bool(np.all(np.diff(rows) == 1)))
+
+
 def kept_rows(arr: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """``arr[rows]``, without a copy when every row is kept in order (e.g. an append to a
     memory-mapped matrix: the merge then reads it once, into the new array)."""
-    if len(rows) == len(arr) and (not len(rows) or (rows[0] == 0 and bool(np.all(np.diff(rows) == 1)))):
+    if len(rows) == len(arr) and in_order(rows):
         return arr
     return np.asarray(arr)[rows]
 
@@ -219,8 +224,7 @@ def stacked(old: np.ndarray, rows: np.ndarray, new: np.ndarray, dim: int) -> np.
     n = len(rows)
     out = np.empty((n + len(new), dim), np.float32)
     if n:
-        src = kept_rows(old, rows)
-        if src is old:  # every row kept in order: one sequential copy
+        if n == len(old) and in_order(rows):  # an append: one sequential copy
             out[:n] = old
         else:
             for start in range(0, n, _TAKE_CHUNK):
@@ -320,17 +324,12 @@ def reuse_ann(state: IndexState, old: IndexState, keep_rows: np.ndarray, photo_k
         new = vectors[len(keep) :]
         if index.cfg.ann_kind == "ivf":
             ann = update_ivf(path, keep, new, n_old, CompactSpec.from_config(index.cfg, ann=True))
-        elif not index.compact and len(keep) == n_old and _in_order(keep):
+        elif not index.compact and len(keep) == n_old and in_order(keep):
             ann = extend_hnsw(path, n_old, new, index.cfg.hnsw_ef_construction)
         else:
             continue
         if ann is not None:
             index._ann = ann
-
-
-def _in_order(rows: np.ndarray) -> bool:
-    """Rows 0, 1, 2, … (every old row kept where it was)."""
-    return not len(rows) or (int(rows[0]) == 0 and bool(np.all(np.diff(rows) == 1)))
 
 
 def build_generation(
