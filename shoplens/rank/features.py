@@ -118,12 +118,6 @@ def listing_age_log(st: IndexState) -> np.ndarray:
     return age
 
 
-# Information features count values named in the catalogue's own words only (confidence 1): with
-# dictionary- or embedding-understood values as well, Chinese queries lost 0.02-0.04 nDCG@10
-# (mean of 3 training seeds), their understanding being wrong more often than the ranker learns.
-INFO_MIN_CONF = 1.0
-
-
 def _attribute_features(
     st: IndexState, rows: np.ndarray, u: Understood | None, compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None
 ) -> dict[str, np.ndarray]:
@@ -137,8 +131,12 @@ def _attribute_features(
     info_match = np.zeros(n, np.float32)
     info_mismatch = np.zeros(n, np.float32)
     if u is not None and u.attributes:
-        # Information of each asked value, -log(share of the catalogue having it): matching a rare
-        # product type says more than matching a common colour or audience (see INFO_MIN_CONF).
+        # Information of each asked value, -log(share of the catalogue having it), times the
+        # confidence it was understood with: matching a rare product type says more than matching
+        # a common colour or audience. Values understood through WordNet, a dictionary or the
+        # embeddings count too (until session 6 only the catalogue's own words did): otherwise a
+        # paraphrase's product type ("tee shirt" → Tshirts at 0.9) weighed less than its colour,
+        # and red tunics outranked the other tee shirts (benchmarks/RESULTS-rank.md, session 6).
         info = {f: float(-np.log(max(_prior(st, f, v), 1.0 / max(st.n, 1)))) for f, (v, _c) in u.attributes.items()}
         for i, r in enumerate(rows):
             items = dict(st.facet_items[int(r)])
@@ -149,14 +147,14 @@ def _attribute_features(
                 elif have.casefold() == value.casefold():
                     match[i] += 1
                     conf[i] += c
-                    info_match[i] += c * info[field] * (c >= INFO_MIN_CONF)
+                    info_match[i] += c * info[field]
                 else:
                     share = compatibility(compatible, field, value, have)
                     match[i] += share
                     conf[i] += c * share
                     mismatch[i] += c * (1.0 - share)
-                    info_match[i] += c * share * info[field] * (c >= INFO_MIN_CONF)
-                    info_mismatch[i] += c * (1.0 - share) * info[field] * (c >= INFO_MIN_CONF)
+                    info_match[i] += c * share * info[field]
+                    info_mismatch[i] += c * (1.0 - share) * info[field]
     return {
         "attr_match": match,
         "attr_mismatch": mismatch,

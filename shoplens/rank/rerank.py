@@ -18,7 +18,7 @@ from .glossary import Glossary, load_glossary
 from .ltr import RANKER_DIR, Ranker
 from .personal import build_profile, preference_match
 from .recommend import EventIndex
-from .understand import QueryUnderstanding, Understood
+from .understand import QueryUnderstanding, Understood, ValuePairs
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,14 @@ class Reranker:
         qu = st._derived.get("understanding")
         if qu is None:
             qu = QueryUnderstanding(
-                st.products, st.facet_items, self.encode, st.text_vectors, st.has_text, self.glossary, self.encode_query
+                st.products,
+                st.facet_items,
+                self.encode,
+                st.text_vectors,
+                st.has_text,
+                self.glossary,
+                self.encode_query,
+                ValuePairs(st.columns.facet_column),
             )
             st._derived["understanding"] = qu
         return qu

@@ -43,6 +43,9 @@ WN_DEPTH = 2  # is-a steps followed either way
 WN_MIN = 0.7  # weaker links are dropped (as embedding matches below 0.70 are)
 WN_MAX_WORDS = 3  # longest query phrase looked up
 WN_FIELD_SHARE = 0.5  # a field's WordNet senses: lexicographer files at least this share of its top one
+DETERMINES_SHARE = 0.95  # a field fixes another when this share of products has a value with one partner
+DETERMINES_MIN = 10  # …over at least this many products (a tiny shop's fields fix nothing)
+MAX_CONSISTENT_SEARCH = 12  # understood values searched for the best conflict-free set (2^n sets)
 
 
 # English personal pronouns name the audience in shopping queries ("a watch for him", "a gift for
@@ -145,6 +148,91 @@ class _WordNetValues:
         return out
 
 
+class ValuePairs:
+    """Which attribute values products have together, from the facet columns (each
+    product's value of a field as a code, -1 for none): a pair of fields is tabulated at its first
+    use with one vectorised pass (np.unique over code pairs), so a 1M-product catalogue pays
+    milliseconds per field pair, once."""
+
+    def __init__(self, column: Callable[[str], tuple[np.ndarray, Sequence[str]]]):
+        self._column = column
+        self._pairs: dict[tuple[str, str], tuple[np.ndarray, dict[str, int], dict[str, int], int]] = {}
+        self._determines: dict[tuple[str, str], bool] = {}
+
+    @classmethod
+    def of_items(cls, facet_items: Sequence[list[tuple[str, str]]]) -> ValuePairs:
+        """From per-product (field, value) lists (small catalogues and tests)."""
+
+        def column(field: str) -> tuple[np.ndarray, list[str]]:
+            labels: dict[str, int] = {}
+            codes = np.array([labels.setdefault(dict(items)[field], len(labels)) if field in dict(items) else -1 for items in facet_items], np.int64)
+            return codes, list(labels)
+
+        return cls(column)
+
+    def _table(self, fa: str, fb: str) -> tuple[np.ndarray, dict[str, int], dict[str, int], int]:
+        """Fields ``fa`` < ``fb``: the sorted codes ``ia * width + ib`` of the value pairs products have."""
+        table = self._pairs.get((fa, fb))
+        if table is None:
+            codes_a, labels_a = self._column(fa)
+            codes_b, labels_b = self._column(fb)
+            codes_a, codes_b = np.asarray(codes_a, np.int64), np.asarray(codes_b, np.int64)
+            both = (codes_a >= 0) & (codes_b >= 0)
+            width = len(labels_b) + 1
+            ids = np.unique(codes_a[both] * width + codes_b[both])
+            table = self._pairs[(fa, fb)] = (ids, {v: i for i, v in enumerate(labels_a)}, {v: i for i, v in enumerate(labels_b)}, width)
+        return table
+
+    def together(self, a: tuple[str, str], b: tuple[str, str]) -> bool:
+        """Whether some product has value ``a[1]`` of field ``a[0]`` and value ``b[1]`` of ``b[0]``."""
+        if a[0] == b[0]:
+            return a[1] == b[1]
+        if a[0] > b[0]:
+            a, b = b, a
+        ids, index_a, index_b, width = self._table(a[0], b[0])
+        ia, ib = index_a.get(a[1]), index_b.get(b[1])
+        if ia is None or ib is None:
+            return False
+        pos = int(np.searchsorted(ids, ia * width + ib))
+        return pos < len(ids) and int(ids[pos]) == ia * width + ib
+
+    def determines(self, fa: str, fb: str) -> bool:
+        """Whether field ``fa`` fixes field ``fb``: at least ``DETERMINES_SHARE`` of the products
+        having both (counting values of two or more products) have an ``fa`` value that goes with a
+        single ``fb`` value (a product type fixes its subcategory; no product type fixes the colour)."""
+        key = (fa, fb)
+        got = self._determines.get(key)
+        if got is None:
+            first = fa < fb
+            ids, index_a, index_b, width = self._table(fa, fb) if first else self._table(fb, fa)
+            own = ids // width if first else ids % width  # the fa code of each pair
+            n_values = len(index_a) if first else len(index_b)
+            partners = np.bincount(own, minlength=n_values)
+            codes_a, _ = self._column(fa)
+            codes_b, _ = self._column(fb)
+            codes_a, codes_b = np.asarray(codes_a, np.int64), np.asarray(codes_b, np.int64)
+            products = np.bincount(codes_a[(codes_a >= 0) & (codes_b >= 0)], minlength=n_values)
+            # A value of one product has one partner whatever the fields mean: only values of two
+            # or more products count, and at least DETERMINES_MIN products of them.
+            several = products >= 2
+            total = int(products[several].sum())
+            single = int(products[several & (partners == 1)].sum())
+            got = self._determines[key] = total >= DETERMINES_MIN and single >= DETERMINES_SHARE * total
+        return got
+
+    def conflict(self, a: tuple[str, str], b: tuple[str, str]) -> bool:
+        """Two values that cannot both be meant: of one field and different, or of fields one of
+        which fixes the other (``determines``) and no product has both (every "Tshirts" product is
+        "Topwear", so "Tshirts" and "Sports Equipment" clash). A colour and a product type no
+        product has together do not clash: the query asks for something the shop lacks, and both
+        still matter."""
+        if a[0] == b[0]:
+            return a[1] != b[1]
+        if not (self.determines(a[0], b[0]) or self.determines(b[0], a[0])):
+            return False
+        return not self.together(a, b)
+
+
 @dataclass(frozen=True)
 class Understood:
     """What a query says about attributes: {field: (value, confidence)} and a price range."""
@@ -215,8 +303,10 @@ class QueryUnderstanding:
         has_text: np.ndarray | None = None,
         glossary: Callable[[], Glossary | None] | None = None,
         encode_query: Callable[[list[str]], np.ndarray] | None = None,
+        pairs: ValuePairs | None = None,
     ):
         self._glossary = glossary
+        self.pairs = pairs if pairs is not None else ValuePairs.of_items(facet_items)
         # Query-time encoding: straight to the model (not through the on-disk embedding cache).
         self._encode_query = CachedEncoder(encode_query or encode)
         values: dict[str, dict[str, int]] = {}
@@ -311,6 +401,47 @@ class QueryUnderstanding:
         order = [k for k in np.argsort(-sims) if idx[k] != own[0]]
         return (self.entries[idx[order[0]]][1], float(sims[order[0]])) if order else None
 
+    def consistent(self, found: dict[str, tuple[str, float]]) -> dict[str, tuple[str, float]]:
+        """The understood values that fit together (no two in conflict: ``ValuePairs.conflict``).
+        Values named in the catalogue's own words (confidence 1) are kept first, a field that
+        fixes more of the others first ("skin foundation and primer": the product type over the
+        subcategory "Skin"). Of the other values, those clashing with a kept one go, and among the
+        rest the conflict-free set of the largest summed confidence stays: readings that agree
+        add up. "tee shirt": Tshirts at 0.9 from WordNet and "tee", a golf tee, as Sports
+        Equipment at 0.75; every T-shirt of the catalogue is Topwear, so the weaker reading goes.
+        "hosiery": Footwear at 0.85 (WordNet's is-a) loses to the subcategory and product type
+        Socks (0.8 + 0.75), which agree with each other."""
+        if len(found) < 2:
+            return found
+
+        def clash(a: tuple[str, tuple[str, float]], b: tuple[str, tuple[str, float]]) -> bool:
+            return self.pairs.conflict((a[0], a[1][0]), (b[0], b[1][0]))
+
+        fixes = {f: sum(self.pairs.determines(f, g) for g in found if g != f) for f in found}
+        kept: list[tuple[str, tuple[str, float]]] = []
+        for item in sorted((kv for kv in found.items() if kv[1][1] >= 1.0), key=lambda kv: -fixes[kv[0]]):
+            if not any(clash(item, k) for k in kept):
+                kept.append(item)
+        rest = [kv for kv in found.items() if kv[1][1] < 1.0 and not any(clash(kv, k) for k in kept)]
+        pairs = [(i, j) for i in range(len(rest)) for j in range(i + 1, len(rest)) if clash(rest[i], rest[j])]
+        if pairs and len(rest) <= MAX_CONSISTENT_SEARCH:
+            best, keep = -1.0, 0
+            for mask in range(1 << len(rest)):
+                if any(mask >> i & 1 and mask >> j & 1 for i, j in pairs):
+                    continue
+                total = sum(rest[i][1][1] for i in range(len(rest)) if mask >> i & 1)
+                if total > best + 1e-9:
+                    best, keep = total, mask
+            rest = [kv for i, kv in enumerate(rest) if keep >> i & 1]
+        elif pairs:  # too many to search: surest first
+            chosen: list[tuple[str, tuple[str, float]]] = []
+            for item in sorted(rest, key=lambda kv: -kv[1][1]):
+                if not any(clash(item, k) for k in chosen):
+                    chosen.append(item)
+            rest = chosen
+        names = {f for f, _ in kept + rest}
+        return {f: found[f] for f in found if f in names}
+
     def understand(self, text: str, min_sim: float = 0.70, lexical: bool = True) -> Understood:
         """Lexical matches first (all of a value's words in the query), then (English) WordNet links
         of the query's phrases, then embedding matches of the query's words and word pairs against
@@ -362,6 +493,7 @@ class QueryUnderstanding:
                 field, value, _w = self.entries[j]
                 if field not in found:
                     found[field] = (value, round(s, 3))
+        found = self.consistent(found)
         pmax = _first_number(_PRICE_MAX.search(text))
         pmin = _first_number(_PRICE_MIN.search(text))
         return Understood(found, pmin if self.has_price else None, pmax if self.has_price else None)

@@ -60,8 +60,9 @@ def test_compatible_value_counts_as_a_match() -> None:
     assert list(learned["attr_match"]) == [1, 1, 0]
     assert np.allclose(learned["attr_mismatch"], [0, 0, 0.8])
     # Information-weighted: -log(share of the catalogue with the value) (no columns here: 1/n),
-    # for values named in the catalogue's words only.
-    assert not learned["attr_info_match"].any() and not learned["attr_info_mismatch"].any()
+    # times the confidence the value was understood with (0.8 here: a paraphrase's reading counts too).
+    assert np.allclose(learned["attr_info_match"], [0.8 * np.log(3), 0.8 * np.log(3), 0])
+    assert np.allclose(learned["attr_info_mismatch"], [0, 0, 0.8 * np.log(3)])
     sure = _attribute_features(st, rows, Understood({"gender": ("Women", 1.0)}), {"gender": {"Women": {"Unisex": 1.0}}})
     assert np.allclose(sure["attr_info_match"], [np.log(3), np.log(3), 0])
     assert np.allclose(sure["attr_info_mismatch"], [0, 0, np.log(3)])
