@@ -450,11 +450,17 @@ class QueryUnderstanding:
         text = pronouns_as_nouns(text)
         qwords = _words(text)
         qset = set(qwords)
+        # Of a field's values named in the query, the one ending last (the head of an English
+        # compound: "dress shirt" is a shirt, "denim jacket" a jacket), then the longest ("Navy Blue"
+        # beats "Blue").
+        last = {w: i for i, w in enumerate(qwords)}
+        lexical_rank: dict[str, tuple[int, int]] = {}
         for field, value, words in self.entries if lexical else ():
             if set(words) <= qset:
-                prev = found.get(field)
-                if prev is None or len(value) > len(prev[0]):  # "Navy Blue" beats "Blue"
+                rank = (max(last[w] for w in words), len(value))
+                if field not in found or rank > lexical_rank[field]:
                     found[field] = (value, 1.0)
+                    lexical_rank[field] = rank
         grams = list(dict.fromkeys(qwords + [" ".join(p) for p in zip(qwords, qwords[1:], strict=False)]))
         raw = segment(text)
         grams += [w for w in raw if w not in grams]

@@ -96,3 +96,13 @@ def test_understanding_drops_a_contradicting_reading() -> None:
     assert "subcategory" not in u.attributes
     qu.consistent = lambda found: found  # type: ignore[method-assign]
     assert qu.understand("red tee shirt").attributes["subcategory"] == ("Sports Equipment", 0.75)
+
+
+def test_lexical_reading_takes_the_head_of_an_english_compound() -> None:
+    rows = [[("article_type", t), ("colour", c)] for t in ("Dresses", "Shirts", "Jackets", "Jeans") for c in ("Blue", "Navy Blue")]
+    qu = QueryUnderstanding([], rows, encode)
+    assert qu.understand("pink dress shirt for a woman").attributes["article_type"] == ("Shirts", 1.0)
+    assert qu.understand("shirt dress").attributes["article_type"] == ("Dresses", 1.0)
+    assert qu.understand("jeans jacket in navy blue").attributes["article_type"] == ("Jackets", 1.0)
+    # Within one field the value ending last wins, then the longer: "Navy Blue" over "Blue".
+    assert qu.understand("navy blue jeans").attributes["colour"] == ("Navy Blue", 1.0)
