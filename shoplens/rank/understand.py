@@ -13,7 +13,7 @@ import numpy as np
 from ..index.lexical import segment
 from ..types import Product
 from .glossary import Glossary, has_cjk
-from .wordnet import WordNet, load_wordnet
+from .wordnet import WordNet, base_forms, load_wordnet
 
 _PRICE_MAX = re.compile(
     r"(?:under|below|less than|cheaper than|up to|max(?:imum)?|<)\s*[$€£¥]?\s*(\d+(?:\.\d+)?)|"
@@ -42,6 +42,7 @@ WN_SENSE = 0.05  # less per sense of the query word before the one linked, as mu
 WN_DEPTH = 2  # is-a steps followed either way
 WN_MIN = 0.7  # weaker links are dropped (as embedding matches below 0.70 are)
 WN_MAX_WORDS = 3  # longest query phrase looked up
+WN_ELLIPSIS = 0.05  # less for a compound whose head the query left out ("bermudas": Bermuda shorts)
 WN_FIELD_SHARE = 0.5  # a field's WordNet senses: lexicographer files at least this share of its top one
 DETERMINES_SHARE = 0.95  # a field fixes another when this share of products has a value with one partner
 DETERMINES_MIN = 10  # …over at least this many products (a tiny shop's fields fix nothing)
@@ -53,6 +54,9 @@ MAX_CONSISTENT_SEARCH = 12  # understood values searched for the best conflict-f
 # matching then links to the catalogue's own audience values. A closed class of English grammar
 # (like a stop-word list), not a table of any catalogue's words.
 _PRONOUN_NOUNS = {"she": "woman", "her": "woman", "hers": "woman", "he": "man", "him": "man", "his": "man"}
+# English prepositions and conjunctions that end a noun phrase ("bermuda for men", "tee in red"):
+# the word before one is the phrase's head noun. A closed class of English grammar.
+_CLOSING_WORDS = frozenset(["for", "in", "with", "of", "to", "from", "by", "on", "at", "under", "over", "and", "or", "without"])
 _PRONOUN = re.compile(r"\b(?:" + "|".join(_PRONOUN_NOUNS) + r")\b", re.IGNORECASE)
 
 
@@ -72,6 +76,7 @@ class _WordNetValues:
     below: dict[int, list[tuple[str, str, int, int]]]  # a value sense's ancestor → (field, value, position, steps)
     vocabulary: dict[str, set[str]]  # field → the (stemmed) words of its values
     counts: dict[str, dict[str, int]]  # field → value → products having it
+    heads: dict[str, list[str]]  # field → the words of its values as written (lower case)
 
     @classmethod
     def build(
@@ -97,9 +102,12 @@ class _WordNetValues:
                     if d:
                         below.setdefault(a, []).append((field, value, pos, d))
         vocabulary: dict[str, set[str]] = {}
-        for field, _value, words in entries:
+        heads: dict[str, list[str]] = {}
+        for field, value, words in entries:
             vocabulary.setdefault(field, set()).update(words)
-        return cls(wordnet, lexfiles, exact, below, vocabulary, counts)
+            heads.setdefault(field, [])
+            heads[field] += [w for w in value.lower().split() if w.isalpha() and w not in heads[field]]
+        return cls(wordnet, lexfiles, exact, below, vocabulary, counts, heads)
 
     def match(
         self, phrases: Sequence[Sequence[str]], used: set[str] | frozenset[str] = frozenset()
@@ -146,6 +154,31 @@ class _WordNetValues:
                 conf -= WN_BROADER  # as sure of another value: the commoner one, less surely
             out[field] = (value, round(conf, 3), n_words, synonym)
         return out
+
+    def elliptical(self, heads: Sequence[str], fields: Sequence[str], used: set[str] | frozenset[str] = frozenset()) -> dict[str, tuple[str, float]]:
+        """Readings of compounds whose head noun the query left out ("bermudas": Bermuda shorts,
+        "stilettos": stiletto heels): each query word in a head position (``heads``) that is none
+        of a field's words, before each word of the field's values, as a WordNet lemma; it links
+        like a phrase of the query, ``WN_ELLIPSIS`` less surely. Per field, the surest value."""
+        wn = self.wordnet
+        best: dict[str, tuple[str, float]] = {}
+        for field in fields:
+            if field not in self.lexfiles:
+                continue
+            for word in heads:
+                if _stem(word) in used or _stem(word) in self.vocabulary.get(field, ()):
+                    continue
+                for wk in base_forms([word]):
+                    for head in self.heads.get(field, ()):
+                        for hk in base_forms([head]):
+                            own = [x for x in wn.lemmas.get(wk + hk, ()) if wn.lexfile[x] in self.lexfiles[field]]
+                            for pos, s in enumerate(own):
+                                for a, d in wn.ancestors(s, WN_DEPTH).items():
+                                    for f, value, vpos in self.exact.get(a, ()):
+                                        conf = round(WN_SYNONYM - WN_ELLIPSIS - WN_STEP * d - WN_SENSE * (pos + vpos), 3)
+                                        if f == field and conf >= WN_MIN and conf > best.get(field, ("", 0.0))[1]:
+                                            best[field] = (value, conf)
+        return best
 
 
 class ValuePairs:
@@ -499,6 +532,14 @@ class QueryUnderstanding:
                 field, value, _w = self.entries[j]
                 if field not in found:
                     found[field] = (value, round(s, 3))
+        if wn is not None and not any(has_cjk(w) for w in raw):
+            # Fields nothing else read: compounds whose head the query left out. Head positions:
+            # the last word, and words before a preposition or conjunction ("bermuda for men").
+            tokens = [w.lower() for w in raw]
+            heads = [w for i, w in enumerate(tokens) if w.isalpha() and (i + 1 == len(tokens) or tokens[i + 1] in _CLOSING_WORDS)]
+            used = {w for f, (v, c) in found.items() for w in _words(v)}
+            for field, reading in wn.elliptical(heads, [f for f in self.fields if f not in found], used).items():
+                found[field] = reading
         found = self.consistent(found)
         pmax = _first_number(_PRICE_MAX.search(text))
         pmin = _first_number(_PRICE_MIN.search(text))

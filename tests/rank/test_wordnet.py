@@ -108,6 +108,21 @@ def test_packaged_wordnet_links_everyday_words() -> None:
     assert qu.understand("ladies").attributes["gender"][0] == "Women"
 
 
+def test_packaged_wordnet_reads_compounds_whose_head_was_left_out() -> None:
+    values = {"article_type": ["Shorts", "Heels", "Tshirts", "Shirts", "Trousers", "Sports Shoes"], "gender": ["Men", "Women"]}
+    qu = understanding(values)
+    # "bermuda" + "shorts" and "stiletto" + "heels" are WordNet lemmas under the values.
+    assert qu.understand("brown bermuda for men").attributes["article_type"] == ("Shorts", 0.8)
+    assert qu.understand("red stilettos for women").attributes["article_type"] == ("Heels", 0.8)
+    # "tee" + "shirts" (another value's word) is the T-shirt.
+    assert qu.understand("red tee for ladies").attributes["article_type"] == ("Tshirts", 0.85)
+    # Only words in a head position (last, or before a preposition): "bermuda" modifying another
+    # noun is not the elided shorts.
+    assert "article_type" not in qu.understand("bermuda holiday").attributes
+    # Not for a field something else already read.
+    assert qu.understand("bermuda trousers").attributes["article_type"] == ("Trousers", 1.0)
+
+
 def test_extract_file_round_trip(tmp_path: Path) -> None:
     from shoplens.rank.wordnet import main
 
