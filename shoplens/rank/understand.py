@@ -196,9 +196,11 @@ class ValuePairs:
     def of_items(cls, facet_items: Sequence[list[tuple[str, str]]]) -> ValuePairs:
         """From per-product (field, value) lists (small catalogues and tests)."""
 
+        rows = [dict(items) for items in facet_items]
+
         def column(field: str) -> tuple[np.ndarray, list[str]]:
             labels: dict[str, int] = {}
-            codes = np.array([labels.setdefault(dict(items)[field], len(labels)) if field in dict(items) else -1 for items in facet_items], np.int64)
+            codes = np.array([labels.setdefault(r[field], len(labels)) if field in r else -1 for r in rows], np.int64)
             return codes, list(labels)
 
         return cls(column)
@@ -444,35 +446,40 @@ class QueryUnderstanding:
         Equipment at 0.75; every T-shirt of the catalogue is Topwear, so the weaker reading goes.
         "hosiery": Footwear at 0.85 (WordNet's is-a) loses to the subcategory and product type
         Socks (0.8 + 0.75), which agree with each other."""
-        if len(found) < 2:
+        items = list(found.items())
+        clash = {
+            (i, j)
+            for i in range(len(items))
+            for j in range(i + 1, len(items))
+            if self.pairs.conflict((items[i][0], items[i][1][0]), (items[j][0], items[j][1][0]))
+        }
+        if not clash:
             return found
 
-        def clash(a: tuple[str, tuple[str, float]], b: tuple[str, tuple[str, float]]) -> bool:
-            return self.pairs.conflict((a[0], a[1][0]), (b[0], b[1][0]))
+        def clashes(i: int, chosen: list[int]) -> bool:
+            return any((min(i, k), max(i, k)) in clash for k in chosen)
 
-        fixes = {f: sum(self.pairs.determines(f, g) for g in found if g != f) for f in found}
-        kept: list[tuple[str, tuple[str, float]]] = []
-        for item in sorted((kv for kv in found.items() if kv[1][1] >= 1.0), key=lambda kv: -fixes[kv[0]]):
-            if not any(clash(item, k) for k in kept):
-                kept.append(item)
-        rest = [kv for kv in found.items() if kv[1][1] < 1.0 and not any(clash(kv, k) for k in kept)]
-        pairs = [(i, j) for i in range(len(rest)) for j in range(i + 1, len(rest)) if clash(rest[i], rest[j])]
-        if pairs and len(rest) <= MAX_CONSISTENT_SEARCH:
-            best, keep = -1.0, 0
+        fixes = [sum(self.pairs.determines(f, g) for g in found if g != f) for f, _ in items]
+        kept: list[int] = []
+        for i in sorted((i for i, (_f, (_v, c)) in enumerate(items) if c >= 1.0), key=lambda i: -fixes[i]):
+            if not clashes(i, kept):
+                kept.append(i)
+        rest = [i for i, (_f, (_v, c)) in enumerate(items) if c < 1.0 and not clashes(i, kept)]
+        if len(rest) <= MAX_CONSISTENT_SEARCH:
+            best, chosen = -1.0, []
             for mask in range(1 << len(rest)):
-                if any(mask >> i & 1 and mask >> j & 1 for i, j in pairs):
+                subset = [i for b, i in enumerate(rest) if mask >> b & 1]
+                if any(clashes(i, subset) for i in subset):
                     continue
-                total = sum(rest[i][1][1] for i in range(len(rest)) if mask >> i & 1)
+                total = sum(items[i][1][1] for i in subset)
                 if total > best + 1e-9:
-                    best, keep = total, mask
-            rest = [kv for i, kv in enumerate(rest) if keep >> i & 1]
-        elif pairs:  # too many to search: surest first
-            chosen: list[tuple[str, tuple[str, float]]] = []
-            for item in sorted(rest, key=lambda kv: -kv[1][1]):
-                if not any(clash(item, k) for k in chosen):
-                    chosen.append(item)
-            rest = chosen
-        names = {f for f, _ in kept + rest}
+                    best, chosen = total, subset
+        else:  # too many to search: surest first
+            chosen = []
+            for i in sorted(rest, key=lambda i: -items[i][1][1]):
+                if not clashes(i, chosen):
+                    chosen.append(i)
+        names = {items[i][0] for i in kept + chosen}
         return {f: found[f] for f in found if f in names}
 
     def understand(self, text: str, min_sim: float = 0.70, lexical: bool = True) -> Understood:
@@ -510,8 +517,9 @@ class QueryUnderstanding:
                             found[field] = (value, GLOSS_CONFIDENCE)
         grams += [e for e in dict.fromkeys(glosses) if e not in grams]
         wn = self.wordnet()
-        if wn is not None and not any(has_cjk(w) for w in raw):
-            tokens = [w.lower() for w in raw]
+        english = wn is not None and not any(has_cjk(w) for w in raw)
+        tokens = [w.lower() for w in raw]
+        if wn is not None and english:
             # Words a lexical match used ("white" named the colour) link by synonymy only.
             used = {w for f, (v, c) in found.items() if c >= 1.0 for w in _words(v)}
             phrases = [tokens[i : i + n] for n in range(1, WN_MAX_WORDS + 1) for i in range(len(tokens) - n + 1)]
@@ -532,10 +540,9 @@ class QueryUnderstanding:
                 field, value, _w = self.entries[j]
                 if field not in found:
                     found[field] = (value, round(s, 3))
-        if wn is not None and not any(has_cjk(w) for w in raw):
+        if wn is not None and english:
             # Fields nothing else read: compounds whose head the query left out. Head positions:
             # the last word, and words before a preposition or conjunction ("bermuda for men").
-            tokens = [w.lower() for w in raw]
             heads = [w for i, w in enumerate(tokens) if w.isalpha() and (i + 1 == len(tokens) or tokens[i + 1] in _CLOSING_WORDS)]
             used = {w for f, (v, c) in found.items() for w in _words(v)}
             for field, reading in wn.elliptical(heads, [f for f in self.fields if f not in found], used).items():
