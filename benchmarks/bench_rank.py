@@ -4,8 +4,11 @@ and nDCG@10 before and after re-ranking, for the LightGBM and XGBoost rankers.
 The ranker is trained the way a shop would: on the judged queries in the catalogue's own words
 (``q-attr.jsonl``), then run on *other* queries: the dev paraphrases and Chinese queries, and the
 generated sets of benchmarks/dev_queries.py (more paraphrases, Chinese and personalised queries,
-where the audience is given only by a 4-product history). All of it is development data from the
-same catalogue: these are not held-out figures.
+where the audience is given only by a 4-product history). The "ambiguous personal" sets are
+personalised queries whose colour + type is sold to another audience too, so that only the history
+can tell (``generate_histories``), with four kinds of history: 4 products of other types, a single
+product, 2 of the same type in other colours, and 3 + the newest one bought for someone else. All of
+it is development data from the same catalogue: these are not held-out figures.
 
     python benchmarks/bench_rank.py [--index DIR] [--seeds 0 1 2] --out benchmarks/results/rank.json
 
@@ -38,7 +41,7 @@ from _common import (  # noqa: E402
     markdown_table,
     require_fashion_dev,
 )
-from dev_queries import generate, generate_fresh  # noqa: E402
+from dev_queries import HISTORY_KINDS, generate, generate_fresh, generate_histories  # noqa: E402
 
 from shoplens import Engine  # noqa: E402
 from shoplens.cli.run_cmd import read_queries  # noqa: E402
@@ -69,6 +72,9 @@ def query_sets(catalog: Path, training: set[str], fresh: bool = False) -> dict[s
         sets[f"gen {kind}"] = (qs, qrels)
         if kind == "personal":
             sets["gen personal, no history"] = ([(qid, Query(q.text)) for qid, q in qs], qrels)
+    for kind, items in generate_histories(rows).items():
+        qs = [(f"h{n:03d}", Query(str(q["text"]), history=tuple(q.get("history", ())))) for n, (q, _r) in enumerate(items)]  # type: ignore[arg-type]
+        sets[f"ambiguous personal, {kind}"] = (qs, {f"h{n:03d}": r for n, (_q, r) in enumerate(items)})
     for kind, items in (generate_fresh(rows) if fresh else {}).items():
         qs = [(f"f{kind}{n:03d}", Query(str(q["text"]))) for n, (q, _r) in enumerate(items)]
         sets[f"fresh {kind}"] = (qs, {f"f{kind}{n:03d}": r for n, (_q, r) in enumerate(items)})
@@ -168,6 +174,11 @@ def main() -> None:
     if "gen personal" in names:
         gain = [r["ndcg"]["gen personal"] - r["ndcg"]["gen personal, no history"] for r in results.values()]
         rows.append(("nDCG@10 gain from the history (gen personal)", [f"{g:+.4f}" for g in gain]))
+    for kind in HISTORY_KINDS:
+        name, base = f"ambiguous personal, {kind}", "ambiguous personal, no history"
+        if name in names and base in names:
+            gain = [r["ndcg"][name] - r["ndcg"][base] for r in results.values()]
+            rows.append((f"nDCG@10 gain from the history ({name})", [f"{g:+.4f}" for g in gain]))
     rows += [
         (f"train s ({len(train_q)} judged queries + variants)", [r.get("train_s") for r in results.values()]),
         ("grouped CV nDCG@10 (training queries)", [f"{r['cv_ndcg@10']:.4f}" if "cv_ndcg@10" in r else None for r in results.values()]),

@@ -95,6 +95,38 @@ def generate(rows: list[dict[str, str]], seed: int = 1, per_kind: int = 60) -> d
     return sets
 
 
+# Kinds of shopping history for generate_histories: name → (products of the audience of other types,
+# products of the audience of the same type in other colours, products of another audience, newest last).
+HISTORY_KINDS = {"4 other kinds": (4, 0, 0), "1 product": (1, 0, 0), "2 of the same kind": (0, 2, 0), "3 + 1 for someone else": (3, 0, 1)}
+
+
+def generate_histories(rows: list[dict[str, str]], seed: int = 3, per_kind: int = 60) -> dict[str, list[tuple[dict[str, object], dict[str, int]]]]:
+    """Personalised queries where the text cannot decide: colour + type sold to another audience
+    (not Unisex) too, so only the history says whose. One set per HISTORY_KINDS entry, the same
+    queries with different histories, plus "no history"."""
+    rng = random.Random(seed)
+    triples = Counter((r["gender"], r["colour"], r["article_type"]) for r in rows)
+    usable = sorted(t for t, n in triples.items() if n >= 2 and t[0] != "Unisex")
+    rng.shuffle(usable)
+    sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]] = defaultdict(list)
+    for gender, colour, atype in usable:
+        if len(sets["no history"]) >= per_kind:
+            break
+        if not {g for g, c, t in triples if c == colour and t == atype} - {gender, "Unisex"}:
+            continue
+        other = [r["id"] for r in rows if r["gender"] == gender and r["article_type"] != atype]
+        same = [r["id"] for r in rows if r["gender"] == gender and r["article_type"] == atype and r["colour"] != colour]
+        elsewhere = [r["id"] for r in rows if r["gender"] not in (gender, "Unisex")]
+        if len(other) < 4 or len(same) < 2:
+            continue
+        text, qrels = f"{colour} {atype}".lower(), judge(rows, gender, colour, atype)
+        sets["no history"].append(({"text": text}, qrels))
+        for kind, (n_other, n_same, n_elsewhere) in HISTORY_KINDS.items():
+            history = rng.sample(other, n_other) + rng.sample(same, n_same) + rng.sample(elsewhere, n_elsewhere)
+            sets[kind].append(({"text": text, "history": history}, qrels))
+    return sets
+
+
 # A second, fresh phrasing (other words than the tables above), written for checking changes that
 # were made while looking at the sets above; rendered by generate_fresh with another seed.
 FRESH_GENDER_EN = {"Men": ["a man", "gentlemen", "him"], "Women": ["a woman", "females", "my wife"], "Boys": ["a young boy", "kids (boys)"], "Girls": ["a young girl", "my daughter"], "Unisex": ["all", "both men and women"]}

@@ -42,8 +42,11 @@ def build_profile(st: IndexState, history: Sequence[str]) -> Profile | None:
     return Profile(text, image, {k: v / total for k, v in counts.items()}, len(rows))
 
 
-CONSISTENT = 0.8  # a field's value is a preference when this share of the history has it…
-MIN_LIFT = 1.5  # …and 1.5× the share the catalogue has (4 casual products say little)
+CONSISTENT = 0.55  # a field's value is a preference when more than half the (decayed) history has it…
+MIN_LIFT = 1.3  # …and 1.3× the share the catalogue has (4 casual products say little)
+# Without a trained ranker the preferences re-order results directly, so only strong ones count
+# (a ranker trained on varied histories sees each preference's share and learns how far to trust it).
+STRONG_SHARE, STRONG_LIFT = 0.8, 1.5
 IMPLIED = 0.95  # a field the asked values decide (article type → category) counts as asked
 
 
@@ -94,16 +97,20 @@ def _decides(st: IndexState, name: str, value: str, other: str) -> bool:
     return bool(len(codes)) and int(np.bincount(codes).max()) >= IMPLIED * len(codes)
 
 
-def open_preferences(st: IndexState, profile: Profile, asked: dict[str, str]) -> dict[str, tuple[str, float]]:
+def open_preferences(
+    st: IndexState, profile: Profile, asked: dict[str, str], min_share: float = CONSISTENT, min_lift: float = MIN_LIFT
+) -> dict[str, tuple[str, float]]:
     """The shopper's consistent values on the fields the query leaves open: the query says "red
     shoes", the history says "Women" — history decides audience, never colour or type. A value
-    counts when most of the history has it and the catalogue as a whole does not."""
+    counts when most of the history has it (``min_share``, recent products weighing more) and the
+    catalogue as a whole does not (``min_lift`` × its catalogue share). Shoppers' histories are
+    mixed (a gift, a partner's purchase): three of four products for women still say "Women"."""
     best: dict[str, tuple[str, float]] = {}
     for (name, value), share in profile.prefs.items():
         if name not in asked and share > best.get(name, ("", 0.0))[1]:
             best[name] = (value, share)
     prefs = {
-        f: (v, share) for f, (v, share) in best.items() if share >= CONSISTENT and share >= MIN_LIFT * _prior(st, f, v)
+        f: (v, share) for f, (v, share) in best.items() if share >= min_share and share >= min_lift * _prior(st, f, v)
     }
     for f in implied_fields(st, asked, set(prefs)):
         prefs.pop(f, None)
@@ -116,15 +123,17 @@ def preference_match(
     asked: dict[str, str],
     rows: np.ndarray,
     compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    strong: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: how many of the shopper's open preferences it has, and how many it contradicts
     (a different value on the field, less the share by which the judgments found that value as good:
-    ``compatible``, see rank/train.py); a field the product lacks counts as neither."""
+    ``compatible``, see rank/train.py); a field the product lacks counts as neither. ``strong``:
+    only preferences of STRONG_SHARE and STRONG_LIFT."""
     match = np.zeros(len(rows), np.float32)
     clash = np.zeros(len(rows), np.float32)
     if profile is None:
         return match, clash
-    prefs = open_preferences(st, profile, asked)
+    prefs = open_preferences(st, profile, asked, *((STRONG_SHARE, STRONG_LIFT) if strong else ()))
     if not prefs:
         return match, clash
     for i, r in enumerate(rows):

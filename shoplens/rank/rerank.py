@@ -37,7 +37,7 @@ def preference_scores(st: IndexState, rows: np.ndarray, ctx: QueryContext) -> np
     leaves open (measured: mixing in history likeness of whole products pulled other product types
     up and lowered nDCG@10 on the fashion dev queries)."""
     asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
-    match, clash = preference_match(st, ctx.profile, asked, rows, ctx.compatible)
+    match, clash = preference_match(st, ctx.profile, asked, rows, ctx.compatible, strong=True)
     return match - clash
 
 

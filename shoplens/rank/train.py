@@ -78,10 +78,16 @@ def confuse(qu: QueryUnderstanding, understood: Understood, rng: np.random.Gener
     return replace(understood, attributes=out)
 
 
-def history_variant(st: IndexState, q: Query, understood: Understood | None, rng: np.random.Generator) -> Query | None:
+def history_variant(
+    st: IndexState, q: Query, understood: Understood | None, rng: np.random.Generator, realistic: bool = False
+) -> Query | None:
     """The judged query with one recognised attribute value taken out of its words and given by a
     shopping history instead ("men grey socks" → "grey socks" + four products for men of other
-    kinds), so that the ranker learns what a history says. None when no value can be moved."""
+    kinds), so that the ranker learns what a history says. None when no value can be moved.
+
+    ``realistic``: a history as shoppers leave them, of 1 to 6 products, where one of three or more
+    may lack the value (a gift, a partner's purchase), so that the ranker learns how far a short or
+    mixed history can be trusted."""
     if understood is None or not q.text:
         return None
     words = segment(q.text)
@@ -94,11 +100,17 @@ def history_variant(st: IndexState, q: Query, understood: Understood | None, rng
         others = {(f, v) for f, (v, _c) in understood.attributes.items() if f != field}
         pool = [r for r, items in enumerate(st.facet_items) if (field, value) in items and not others & set(items)]
         if len(pool) >= HISTORY_SIZE:
-            options.append((kept, pool))
+            options.append((kept, pool, (field, value)))
     if not options:
         return None
-    kept, pool = options[int(rng.integers(len(options)))]
-    history = tuple(st.products[int(r)].id for r in rng.choice(pool, HISTORY_SIZE, replace=False))
+    kept, pool, moved = options[int(rng.integers(len(options)))]
+    size = int(rng.integers(1, HISTORY_SIZE + 3)) if realistic else HISTORY_SIZE
+    picked = [int(r) for r in rng.choice(pool, min(size, len(pool)), replace=False)]
+    if realistic and len(picked) >= 3 and rng.random() < 0.5:
+        outside = [r for r, items in enumerate(st.facet_items) if moved not in items]
+        if outside:
+            picked[int(rng.integers(len(picked)))] = int(outside[int(rng.integers(len(outside)))])
+    history = tuple(st.products[r].id for r in picked)
     return Query(" ".join(kept), q.image, q.filters, history, q.k, q.offset, q.user)
 
 
@@ -120,7 +132,7 @@ def build_training_set(
         for qid, q in list(todo):
             if qrels.get(qid) and q.text and not q.history:
                 for n in range(HISTORY_COPIES):
-                    hq = history_variant(st, q, reranker.understanding(st).understand(q.text), rng)
+                    hq = history_variant(st, q, reranker.understanding(st).understand(q.text), rng, realistic=n > 0)
                     if hq is not None:
                         todo.append((f"{qid}#history{n or ''}", hq))
     for qid, q in tqdm(todo, desc="features for training", unit="q", disable=None if engine.config.encode.progress else True):

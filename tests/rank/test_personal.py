@@ -1,0 +1,71 @@
+"""Shopper profiles from short or mixed histories, and the histories the ranker is trained on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from shoplens import Engine
+from shoplens.rank.personal import STRONG_LIFT, STRONG_SHARE, build_profile, open_preferences
+from shoplens.rank.train import HISTORY_SIZE, history_variant
+from shoplens.types import Query
+
+from .test_rank import shop  # noqa: F401  (fixture)
+
+
+def _ids(engine: Engine, gender: str, kind: str | None = None) -> list[str]:
+    return [
+        p.id
+        for p in engine.products()
+        if p.attributes["gender"] == gender and (kind is None or p.attributes["article_type"] == kind)
+    ]
+
+
+def test_a_mostly_consistent_history_still_states_the_audience(shop: Engine) -> None:  # noqa: F811
+    st = shop.state
+    women, men = _ids(shop, "Women", "Bag"), _ids(shop, "Men", "Dress")
+    # Four bags for women, then (most recent) a dress for men: a gift, say.
+    mixed = build_profile(st, women[:4] + men[:1])
+    assert mixed is not None
+    prefs = open_preferences(st, mixed, {"colour": "Red", "article_type": "Shoes"})
+    assert prefs["gender"][0] == "Women" and 0.55 <= prefs["gender"][1] < 1.0
+    # Without a trained ranker only strong preferences re-order results: this one is not.
+    assert "gender" not in open_preferences(st, mixed, {"colour": "Red"}, STRONG_SHARE, STRONG_LIFT)
+    clean = build_profile(st, women[:4])
+    assert clean is not None
+    value, share = open_preferences(st, clean, {"colour": "Red"}, STRONG_SHARE, STRONG_LIFT)["gender"]
+    assert value == "Women" and share == pytest.approx(1.0)
+    # Half and half says nothing about the audience.
+    split = build_profile(st, women[:2] + men[:2])
+    assert split is not None
+    assert "gender" not in open_preferences(st, split, {"colour": "Red", "article_type": "Shoes"})
+    # A field the query asks is never taken from the history.
+    assert "gender" not in open_preferences(st, mixed, {"gender": "Men"})
+
+
+def test_training_histories_clean_and_realistic(shop: Engine) -> None:  # noqa: F811
+    st = shop.state
+    qu = shop.reranker.understanding(st)
+    q = Query("women red shoes", k=20)
+    understood = qu.understand(q.text)
+    rng = np.random.default_rng(0)
+    clean = [history_variant(st, q, understood, rng) for _ in range(20)]
+    assert all(h is not None and len(h.history) == HISTORY_SIZE for h in clean)
+
+    def moved_value_share(h: Query) -> float:
+        # The history replaces one of the query's values; the words left say which.
+        items = [dict(st.facet_items[st.id_to_row[i]]) for i in h.history]
+        asked = {"women": ("gender", "Women"), "red": ("colour", "Red"), "shoes": ("article_type", "Shoes")}
+        (field, value), = [fv for w, fv in asked.items() if w not in h.text.split()]
+        return float(np.mean([it.get(field) == value for it in items]))
+
+    assert all(moved_value_share(h) == 1.0 for h in clean if h is not None)
+    realistic = [history_variant(st, q, understood, rng, realistic=True) for _ in range(200)]
+    assert all(h is not None for h in realistic)
+    sizes = {len(h.history) for h in realistic if h is not None}
+    assert sizes == set(range(1, HISTORY_SIZE + 3))
+    shares = [moved_value_share(h) for h in realistic if h is not None]
+    mixed = [s for s in shares if s < 1.0]
+    # Some histories hold one product without the value, never more than one.
+    assert mixed and all(s >= 2 / 3 - 1e-9 for s in mixed)
+    assert all(len(set(h.history)) == len(h.history) for h in realistic if h is not None)
