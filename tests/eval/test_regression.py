@@ -112,10 +112,12 @@ def test_bad_regression_file_is_a_clear_error(
 def test_the_repository_regressions_load() -> None:
     regs = {r.name: r for r in find_regressions(ROOT / "regressions")}
     assert {"demo-grocery", "fashion-dev-attr", "fashion-dev-natural", "fashion-dev-zh", "fashion-dev-image"} <= set(regs)
+    assert {"fashion-dev-ranked-natural", "fashion-dev-ranked-zh"} <= set(regs)
+    assert [name for name, _cmd in regs["fashion-dev-ranked-zh"].commands] == ["index", "train", "run", "eval"]
     assert [r.name for r in find_regressions(ROOT / "regressions", small_only=True)] == ["demo-grocery"]
     for reg in regs.values():
         assert {"ndcg@10", "mrr@10", "recall@100", "p@1", "queries"} <= set(reg.expected)
-        assert reg.name == "demo-grocery" or reg.requires == ("${SHARED}/fashion-dev/catalog.csv",)
+        assert reg.name == "demo-grocery" or reg.requires[0] == "${SHARED}/fashion-dev/catalog.csv"
 
 
 def test_demo_grocery_regression(tmp_path: Path) -> None:
