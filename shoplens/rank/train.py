@@ -107,9 +107,11 @@ def history_variant(
     size = int(rng.integers(1, HISTORY_SIZE + 3)) if realistic else HISTORY_SIZE
     picked = [int(r) for r in rng.choice(pool, min(size, len(pool)), replace=False)]
     if realistic and len(picked) >= 3 and rng.random() < 0.5:
-        outside = [r for r, items in enumerate(st.facet_items) if moved not in items]
-        if outside:
-            picked[int(rng.integers(len(picked)))] = int(outside[int(rng.integers(len(outside)))])
+        # One product without the value, drawn by rejection (no pass over a large catalogue).
+        for r in rng.integers(len(st.facet_items), size=64):
+            if moved not in st.facet_items[int(r)]:
+                picked[int(rng.integers(len(picked)))] = int(r)
+                break
     history = tuple(st.products[r].id for r in picked)
     return Query(" ".join(kept), q.image, q.filters, history, q.k, q.offset, q.user)
 
