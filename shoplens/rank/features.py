@@ -58,6 +58,9 @@ class QueryContext:
     # Learned from the judgments (rank/train.py value_compatibility): field → asked value → other
     # values that judges graded as fully as the asked one ("Unisex" for "Women") → that share.
     compatible: Mapping[str, Mapping[str, Mapping[str, float]]] = field(default_factory=dict)
+    # Fields a history may state a preference on (rank/train.py preference_fields: the ones the judged
+    # queries ask for); None: every field.
+    pref_fields: frozenset[str] | None = None
 
 
 def candidate_features(
@@ -97,7 +100,7 @@ def candidate_features(
     cols["age_log"] = listing_age_log(st)[rows]
     cols.update(behaviour.features(rows))
     asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
-    cols.update(profile_features(st, ctx.profile, rows, asked, ctx.compatible))
+    cols.update(profile_features(st, ctx.profile, rows, asked, ctx.compatible, ctx.pref_fields))
     return np.column_stack([np.asarray(cols.get(f, np.zeros(n)), np.float32) for f in FEATURES])
 
 

@@ -60,6 +60,8 @@ class TrainingSet:
     qids: list[str]
     # Values judged as good as the asked ones (rank/train.py value_compatibility), kept with the model.
     compatible: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    # Fields a history may state a preference on (rank/train.py preference_fields), kept with the model.
+    preference_fields: list[str] | None = None
 
     def slices(self) -> list[slice]:
         out, start = [], 0
@@ -256,6 +258,7 @@ def train_ranker(
         "history_queries": sum(1 for q in data.qids if "#history" in q),
         "candidates": int(len(data.y)),
         "compatible": data.compatible,
+        "preference_fields": data.preference_fields,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     if library == "xgboost":

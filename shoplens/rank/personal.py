@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,15 +98,24 @@ def _decides(st: IndexState, name: str, value: str, other: str) -> bool:
 
 
 def open_preferences(
-    st: IndexState, profile: Profile, asked: dict[str, str], min_share: float = CONSISTENT, min_lift: float = MIN_LIFT
+    st: IndexState,
+    profile: Profile,
+    asked: dict[str, str],
+    min_share: float = CONSISTENT,
+    min_lift: float = MIN_LIFT,
+    fields: Collection[str] | None = None,
 ) -> dict[str, tuple[str, float]]:
     """The shopper's consistent values on the fields the query leaves open: the query says "red
     shoes", the history says "Women" — history decides audience, never colour or type. A value
     counts when most of the history has it (``min_share``, recent products weighing more) and the
     catalogue as a whole does not (``min_lift`` × its catalogue share). Shoppers' histories are
-    mixed (a gift, a partner's purchase): three of four products for women still say "Women"."""
+    mixed (a gift, a partner's purchase): three of four products for women still say "Women".
+    ``fields``: only these may hold a preference (those shoppers ask for: one product listed in 2013
+    says nothing about the year a shopper wants)."""
     best: dict[str, tuple[str, float]] = {}
     for (name, value), share in profile.prefs.items():
+        if fields is not None and name not in fields:
+            continue
         if name not in asked and share > best.get(name, ("", 0.0))[1]:
             best[name] = (value, share)
     prefs = {
@@ -124,16 +133,18 @@ def preference_match(
     rows: np.ndarray,
     compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
     strong: bool = False,
+    fields: Collection[str] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: how many of the shopper's open preferences it has, and how many it contradicts
     (a different value on the field, less the share by which the judgments found that value as good:
     ``compatible``, see rank/train.py); a field the product lacks counts as neither. ``strong``:
-    only preferences of STRONG_SHARE and STRONG_LIFT."""
+    only preferences of STRONG_SHARE and STRONG_LIFT; ``fields``: see open_preferences."""
     match = np.zeros(len(rows), np.float32)
     clash = np.zeros(len(rows), np.float32)
     if profile is None:
         return match, clash
-    prefs = open_preferences(st, profile, asked, *((STRONG_SHARE, STRONG_LIFT) if strong else ()))
+    share, lift = (STRONG_SHARE, STRONG_LIFT) if strong else (CONSISTENT, MIN_LIFT)
+    prefs = open_preferences(st, profile, asked, share, lift, fields)
     if not prefs:
         return match, clash
     for i, r in enumerate(rows):
@@ -155,6 +166,7 @@ def profile_features(
     rows: np.ndarray,
     asked: dict[str, str] | None = None,
     compatible: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
+    pref_fields: Collection[str] | None = None,
 ) -> dict[str, np.ndarray]:
     n = len(rows)
     if profile is None:
@@ -167,5 +179,5 @@ def profile_features(
         [np.mean([profile.prefs.get(item, 0.0) for item in st.facet_items[r]]) if st.facet_items[r] else 0.0 for r in rows],
         np.float32,
     )
-    pref, clash = preference_match(st, profile, asked or {}, rows, compatible)
+    pref, clash = preference_match(st, profile, asked or {}, rows, compatible, fields=pref_fields)
     return {"hist_text": ht.astype(np.float32), "hist_image": hi.astype(np.float32), "hist_attr": ha, "hist_pref": pref, "hist_clash": clash}

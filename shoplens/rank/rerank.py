@@ -115,8 +115,17 @@ class Reranker:
     ) -> QueryContext:
         understood = self.understanding(st).understand(q.text, lexical=lexical) if q.text else None
         history = q.history or tuple(self.user_history(q.user))
-        compatible = self.ranker.meta.get("compatible", {}) if self.ranker is not None else {}
-        return QueryContext(text_vector, coverage, understood, build_profile(st, history), self.depth, compatible)
+        meta = self.ranker.meta if self.ranker is not None else {}
+        fields = meta.get("preference_fields")
+        return QueryContext(
+            text_vector,
+            coverage,
+            understood,
+            build_profile(st, history),
+            self.depth,
+            meta.get("compatible", {}),
+            frozenset(fields) if fields is not None else None,
+        )
 
     def features(self, st: IndexState, fused: Fused, runs: dict[str, list[tuple[int, float]]], ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:
         top = fused[: self.depth]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -61,6 +62,24 @@ def value_compatibility(
         if n >= COMPATIBLE_MIN and good >= COMPATIBLE_SHARE * n:
             out.setdefault(f, {}).setdefault(a, {})[b] = round(good / n, 3)
     return out
+
+
+PREFERENCE_FIELD_SHARE = 0.05  # a field shoppers ask for in at least this share of the judged queries
+
+
+def preference_fields(qu: QueryUnderstanding, queries: Sequence[tuple[str, Query]], qrels: Mapping[str, Mapping[str, int]]) -> list[str]:
+    """The fields a shopping history may state a preference on: those the judged queries ask for in
+    their words (audience, colour, product type in a fashion shop), read by the same understanding.
+    A field nobody asks for (the year a product was listed, its season) is not what a shopper's
+    history says about them, and one product of 2013 would otherwise outweigh its audience."""
+    asked: Counter[str] = Counter()
+    n = 0
+    for qid, q in queries:
+        if not qrels.get(qid) or not q.text:
+            continue
+        n += 1
+        asked.update({f for f, (_v, c) in qu.understand(q.text).attributes.items() if c >= 1.0})
+    return sorted(f for f, k in asked.items() if k >= max(1.0, PREFERENCE_FIELD_SHARE * n))
 
 
 def confuse(qu: QueryUnderstanding, understood: Understood, rng: np.random.Generator) -> Understood:
@@ -127,6 +146,8 @@ def build_training_set(
     compatible = value_compatibility(st, reranker.understanding(st), queries, qrels)
     if compatible:
         log.info("values judged as good as the asked ones: %s", compatible)
+    pref_fields = preference_fields(reranker.understanding(st), queries, qrels)
+    log.info("fields a history may prefer (asked by the judged queries): %s", pref_fields)
     xs, ys, groups, qids = [], [], [], []
     todo = list(queries)
     if augment:
@@ -156,7 +177,7 @@ def build_training_set(
         for var_runs, coverage, lexical in variants:
             fused = retriever.fuse(var_runs, vq, coverage)
             ctx = reranker.context(st, vq, retriever.text_vector if vq.text else None, coverage, lexical)
-            ctx = replace(ctx, compatible=compatible)
+            ctx = replace(ctx, compatible=compatible, pref_fields=frozenset(pref_fields))
             if not lexical and ctx.understood is not None:
                 ctx = replace(ctx, understood=confuse(reranker.understanding(st), ctx.understood, rng))
             rows, x = reranker.features(st, fused, var_runs, ctx)
@@ -168,5 +189,5 @@ def build_training_set(
             groups.append(len(rows))
             qids.append(qid if lexical else f"{qid}#blind")
     if not groups:
-        return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), [], [], compatible)
-    return TrainingSet(np.vstack(xs), np.concatenate(ys), groups, qids, compatible)
+        return TrainingSet(np.zeros((0, 0), np.float32), np.zeros(0, np.int32), [], [], compatible, pref_fields)
+    return TrainingSet(np.vstack(xs), np.concatenate(ys), groups, qids, compatible, pref_fields)

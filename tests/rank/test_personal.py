@@ -7,7 +7,7 @@ import pytest
 
 from shoplens import Engine
 from shoplens.rank.personal import STRONG_LIFT, STRONG_SHARE, build_profile, open_preferences
-from shoplens.rank.train import HISTORY_SIZE, history_variant
+from shoplens.rank.train import HISTORY_SIZE, history_variant, preference_fields
 from shoplens.types import Query
 
 from .test_rank import shop  # noqa: F401  (fixture)
@@ -69,3 +69,20 @@ def test_training_histories_clean_and_realistic(shop: Engine) -> None:  # noqa: 
     # Some histories hold one product without the value, never more than one.
     assert mixed and all(s >= 2 / 3 - 1e-9 for s in mixed)
     assert all(len(set(h.history)) == len(h.history) for h in realistic if h is not None)
+
+
+def test_preferences_only_on_the_fields_shoppers_ask_for(shop: Engine) -> None:  # noqa: F811
+    st = shop.state
+    # One product: every field of it is "a preference" of share 1 (its colour, its price band...).
+    one = build_profile(st, _ids(shop, "Women", "Bag")[:1])
+    assert one is not None
+    open_fields = open_preferences(st, one, {"article_type": "Shoes"})
+    assert {"gender", "colour"} <= set(open_fields)
+    # Judged queries asking only for audience and product type: colour is nobody's preference.
+    queries = [(f"q{n}", Query(text)) for n, text in enumerate(["women shoes", "men bag", "women dress", "men shirt"])]
+    qrels = {qid: {"p0": 1} for qid, _q in queries}
+    fields = preference_fields(shop.reranker.understanding(st), queries, qrels)
+    assert fields == ["article_type", "gender"]
+    assert set(open_preferences(st, one, {"article_type": "Shoes"}, fields=fields)) == {"gender"}
+    # Unjudged queries count for nothing.
+    assert preference_fields(shop.reranker.understanding(st), queries, {}) == []

@@ -77,6 +77,8 @@ def test_train_stores_ranker_used_by_search_and_explains(shop: Engine, tmp_path:
     history = ranker.meta["history_queries"]
     assert 0 < history <= HISTORY_COPIES * len(queries)
     assert ranker.meta["queries"] == 2 * len(queries) + history
+    # The fields the judged queries ask for are the ones a history may state a preference on.
+    assert ranker.meta["preference_fields"] == ["article_type", "colour", "gender"]
     assert all(0.0 <= c["cv_ndcg@10"] <= 1.0 for c in ranker.meta["cv"])
     res = shop.search("men blue shoes", k=3, explain=True)
     top = res.hits[0].product.attributes
