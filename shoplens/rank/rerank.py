@@ -16,7 +16,15 @@ from .behaviour import Behaviour, load_behaviour
 from .features import FEATURES, QueryContext, candidate_features
 from .glossary import Glossary, load_glossary
 from .ltr import RANKER_DIR, Ranker
-from .personal import build_profile, preference_match
+from .personal import (
+    CONSISTENT,
+    MIN_LIFT,
+    STRONG_LIFT,
+    STRONG_SHARE,
+    build_profile,
+    open_preferences,
+    preference_match,
+)
 from .recommend import EventIndex
 from .understand import QueryUnderstanding, Understood, ValuePairs
 
@@ -30,14 +38,19 @@ class RerankOutcome:
     fused: Fused
     features: dict[int, np.ndarray] = field(default_factory=dict)  # doc → feature row
     understood: Understood | None = None
+    # The shopper's history preferences that took part (field → (value, share)), for explanations.
+    preferences: dict[str, tuple[str, float]] = field(default_factory=dict)
+
+
+def _asked(ctx: QueryContext) -> dict[str, str]:
+    return {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
 
 
 def preference_scores(st: IndexState, rows: np.ndarray, ctx: QueryContext) -> np.ndarray:
     """How well each candidate fits the shopper's consistent preferences on the fields the query
     leaves open (measured: mixing in history likeness of whole products pulled other product types
     up and lowered nDCG@10 on the fashion dev queries)."""
-    asked = {f: v for f, (v, _c) in ctx.understood.attributes.items()} if ctx.understood is not None else {}
-    match, clash = preference_match(st, ctx.profile, asked, rows, ctx.compatible, strong=True)
+    match, clash = preference_match(st, ctx.profile, _asked(ctx), rows, ctx.compatible, strong=True, fields=ctx.pref_fields)
     return match - clash
 
 
@@ -148,7 +161,12 @@ class Reranker:
         ranks = {d: r for d, _, r in fused[: self.depth]}
         scores = self.ranker.predict(x) if self.ranker is not None else np.array([s for _, s, _ in fused[: self.depth]])
         order = np.argsort(-scores, kind="stable")
-        if ctx.profile is not None and not (self.ranker is not None and self.ranker.meta.get("history_queries")):
+        learned = self.ranker is not None and bool(self.ranker.meta.get("history_queries"))
+        prefs: dict[str, tuple[str, float]] = {}
+        if ctx.profile is not None:
+            share, lift = (CONSISTENT, MIN_LIFT) if learned else (STRONG_SHARE, STRONG_LIFT)
+            prefs = open_preferences(st, ctx.profile, _asked(ctx), share, lift, ctx.pref_fields)
+        if ctx.profile is not None and not learned:
             # A ranker trained on history-augmented queries weighs the history features itself;
             # otherwise personal similarity (attribute preferences + text and image likeness to the history),
             # fused by rank with the relevance order so that history re-orders, never replaces.
@@ -165,7 +183,7 @@ class Reranker:
         floor = min(s for _, s, _ in head) if head else 0.0
         tail = [(d, floor - 1e-3 * (i + 1), r) for i, (d, _s, r) in enumerate(fused[self.depth :])]
         feats = {int(rows[i]): x[i] for i in range(len(rows))}
-        return RerankOutcome(head + tail, feats, ctx.understood)
+        return RerankOutcome(head + tail, feats, ctx.understood, prefs)
 
     def explain(self, rows_features: list[np.ndarray]) -> list[dict[str, float]]:
         if self.ranker is None or not rows_features:

@@ -238,16 +238,22 @@ class HybridRetriever:
         timings["fusion_ms"] = (time.perf_counter() - t0) * 1e3
         features: dict[int, np.ndarray] = {}
         understood = None
+        prefers: dict[str, tuple[str, float]] = {}
         if self.reranker is not None:
             t0 = time.perf_counter()
             outcome = self.reranker.rerank(self.state, q, self.text_vector, self.coverage, fused, runs)
-            fused, features, understood = outcome.fused, outcome.features, outcome.understood
+            fused, features, understood, prefers = outcome.fused, outcome.features, outcome.understood, outcome.preferences
             timings["rerank_ms"] = (time.perf_counter() - t0) * 1e3
         result = self._page(fused, runs, q, timings, features)
-        if understood is not None:
-            info: dict[str, object] = {"attributes": {f: v for f, (v, _c) in understood.attributes.items()}}
-            if understood.price_max is not None or understood.price_min is not None:
-                info["price"] = {"min": understood.price_min, "max": understood.price_max}
+        if understood is not None or prefers:
+            info: dict[str, object] = {}
+            if understood is not None:
+                info["attributes"] = {f: v for f, (v, _c) in understood.attributes.items()}
+                if understood.price_max is not None or understood.price_min is not None:
+                    info["price"] = {"min": understood.price_min, "max": understood.price_max}
+            if prefers:
+                # What the shopper's history said on the fields the query left open (value, share).
+                info["history_prefers"] = {f: {"value": v, "share": round(sh, 3)} for f, (v, sh) in prefers.items()}
             result = SearchResult(result.hits, result.total, result.facets, result.timings_ms, info)
         return result
 

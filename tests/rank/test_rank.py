@@ -100,6 +100,9 @@ def test_history_personalises(shop: Engine) -> None:
     share = lambda res: np.mean([h.product.attributes["gender"] == "Women" for h in res.hits])  # noqa: E731
     assert share(personal) >= share(plain)
     assert share(personal) >= 0.75
+    # The result says what the history told about the fields the query left open.
+    assert personal.understood["history_prefers"] == {"gender": {"value": "Women", "share": 1.0}}
+    assert "history_prefers" not in plain.understood
 
 
 def test_events_are_validated_and_pseudonymised(
