@@ -101,17 +101,18 @@ def open_preferences(
     st: IndexState,
     profile: Profile,
     asked: dict[str, str],
-    min_share: float = CONSISTENT,
-    min_lift: float = MIN_LIFT,
+    strong: bool = False,
     fields: Collection[str] | None = None,
 ) -> dict[str, tuple[str, float]]:
     """The shopper's consistent values on the fields the query leaves open: the query says "red
     shoes", the history says "Women" — history decides audience, never colour or type. A value
-    counts when most of the history has it (``min_share``, recent products weighing more) and the
-    catalogue as a whole does not (``min_lift`` × its catalogue share). Shoppers' histories are
+    counts when most of the history has it (CONSISTENT, recent products weighing more) and the
+    catalogue as a whole does not (MIN_LIFT × its catalogue share); ``strong``: STRONG_SHARE and
+    STRONG_LIFT instead, for re-ordering without a trained ranker. Shoppers' histories are
     mixed (a gift, a partner's purchase): three of four products for women still say "Women".
     ``fields``: only these may hold a preference (those shoppers ask for: one product listed in 2013
     says nothing about the year a shopper wants)."""
+    min_share, min_lift = (STRONG_SHARE, STRONG_LIFT) if strong else (CONSISTENT, MIN_LIFT)
     best: dict[str, tuple[str, float]] = {}
     for (name, value), share in profile.prefs.items():
         if fields is not None and name not in fields:
@@ -137,14 +138,13 @@ def preference_match(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per candidate: how many of the shopper's open preferences it has, and how many it contradicts
     (a different value on the field, less the share by which the judgments found that value as good:
-    ``compatible``, see rank/train.py); a field the product lacks counts as neither. ``strong``:
-    only preferences of STRONG_SHARE and STRONG_LIFT; ``fields``: see open_preferences."""
+    ``compatible``, see rank/train.py); a field the product lacks counts as neither. ``strong``,
+    ``fields``: see open_preferences."""
     match = np.zeros(len(rows), np.float32)
     clash = np.zeros(len(rows), np.float32)
     if profile is None:
         return match, clash
-    share, lift = (STRONG_SHARE, STRONG_LIFT) if strong else (CONSISTENT, MIN_LIFT)
-    prefs = open_preferences(st, profile, asked, share, lift, fields)
+    prefs = open_preferences(st, profile, asked, strong, fields)
     if not prefs:
         return match, clash
     for i, r in enumerate(rows):

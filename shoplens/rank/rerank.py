@@ -16,15 +16,7 @@ from .behaviour import Behaviour, load_behaviour
 from .features import FEATURES, QueryContext, candidate_features
 from .glossary import Glossary, load_glossary
 from .ltr import RANKER_DIR, Ranker
-from .personal import (
-    CONSISTENT,
-    MIN_LIFT,
-    STRONG_LIFT,
-    STRONG_SHARE,
-    build_profile,
-    open_preferences,
-    preference_match,
-)
+from .personal import build_profile, open_preferences, preference_match
 from .recommend import EventIndex
 from .understand import QueryUnderstanding, Understood, ValuePairs
 
@@ -162,10 +154,7 @@ class Reranker:
         scores = self.ranker.predict(x) if self.ranker is not None else np.array([s for _, s, _ in fused[: self.depth]])
         order = np.argsort(-scores, kind="stable")
         learned = self.ranker is not None and bool(self.ranker.meta.get("history_queries"))
-        prefs: dict[str, tuple[str, float]] = {}
-        if ctx.profile is not None:
-            share, lift = (CONSISTENT, MIN_LIFT) if learned else (STRONG_SHARE, STRONG_LIFT)
-            prefs = open_preferences(st, ctx.profile, _asked(ctx), share, lift, ctx.pref_fields)
+        prefs = open_preferences(st, ctx.profile, _asked(ctx), not learned, ctx.pref_fields) if ctx.profile is not None else {}
         if ctx.profile is not None and not learned:
             # A ranker trained on history-augmented queries weighs the history features itself;
             # otherwise personal similarity (attribute preferences + text and image likeness to the history),

@@ -188,7 +188,8 @@ class ValuePairs:
     milliseconds per field pair, once."""
 
     def __init__(self, column: Callable[[str], tuple[np.ndarray, Sequence[str]]]):
-        self._column = column
+        self._fetch = column
+        self._columns: dict[str, tuple[np.ndarray, Sequence[str]]] = {}
         self._pairs: dict[tuple[str, str], tuple[np.ndarray, dict[str, int], dict[str, int], int]] = {}
         self._determines: dict[tuple[str, str], bool] = {}
 
@@ -205,16 +206,23 @@ class ValuePairs:
 
         return cls(column)
 
+    def _column(self, field: str) -> tuple[np.ndarray, Sequence[str]]:
+        """A field's codes (-1 for none) and labels, fetched once (the arrays themselves, no copy)."""
+        got = self._columns.get(field)
+        if got is None:
+            codes, labels = self._fetch(field)
+            got = self._columns[field] = (np.asarray(codes), labels)
+        return got
+
     def _table(self, fa: str, fb: str) -> tuple[np.ndarray, dict[str, int], dict[str, int], int]:
         """Fields ``fa`` < ``fb``: the sorted codes ``ia * width + ib`` of the value pairs products have."""
         table = self._pairs.get((fa, fb))
         if table is None:
             codes_a, labels_a = self._column(fa)
             codes_b, labels_b = self._column(fb)
-            codes_a, codes_b = np.asarray(codes_a, np.int64), np.asarray(codes_b, np.int64)
             both = (codes_a >= 0) & (codes_b >= 0)
             width = len(labels_b) + 1
-            ids = np.unique(codes_a[both] * width + codes_b[both])
+            ids = np.unique(codes_a[both].astype(np.int64) * width + codes_b[both])
             table = self._pairs[(fa, fb)] = (ids, {v: i for i, v in enumerate(labels_a)}, {v: i for i, v in enumerate(labels_b)}, width)
         return table
 
@@ -245,7 +253,6 @@ class ValuePairs:
             partners = np.bincount(own, minlength=n_values)
             codes_a, _ = self._column(fa)
             codes_b, _ = self._column(fb)
-            codes_a, codes_b = np.asarray(codes_a, np.int64), np.asarray(codes_b, np.int64)
             products = np.bincount(codes_a[(codes_a >= 0) & (codes_b >= 0)], minlength=n_values)
             # A value of one product has one partner whatever the fields mean: only values of two
             # or more products count, and at least DETERMINES_MIN products of them.

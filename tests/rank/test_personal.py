@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shoplens import Engine
-from shoplens.rank.personal import STRONG_LIFT, STRONG_SHARE, build_profile, open_preferences
+from shoplens.rank.personal import build_profile, open_preferences
 from shoplens.rank.train import HISTORY_SIZE, history_variant, preference_fields
 from shoplens.types import Query
 
@@ -30,10 +30,10 @@ def test_a_mostly_consistent_history_still_states_the_audience(shop: Engine) -> 
     prefs = open_preferences(st, mixed, {"colour": "Red", "article_type": "Shoes"})
     assert prefs["gender"][0] == "Women" and 0.55 <= prefs["gender"][1] < 1.0
     # Without a trained ranker only strong preferences re-order results: this one is not.
-    assert "gender" not in open_preferences(st, mixed, {"colour": "Red"}, STRONG_SHARE, STRONG_LIFT)
+    assert "gender" not in open_preferences(st, mixed, {"colour": "Red"}, strong=True)
     clean = build_profile(st, women[:4])
     assert clean is not None
-    value, share = open_preferences(st, clean, {"colour": "Red"}, STRONG_SHARE, STRONG_LIFT)["gender"]
+    value, share = open_preferences(st, clean, {"colour": "Red"}, strong=True)["gender"]
     assert value == "Women" and share == pytest.approx(1.0)
     # Half and half says nothing about the audience.
     split = build_profile(st, women[:2] + men[:2])
