@@ -48,6 +48,12 @@ MIN_LIFT = 1.3  # …and 1.3× the share the catalogue has (4 casual products sa
 # (a ranker trained on varied histories sees each preference's share and learns how far to trust it).
 STRONG_SHARE, STRONG_LIFT = 0.8, 1.5
 IMPLIED = 0.95  # a field the asked values decide (article type → category) counts as asked
+# A preferred value that (almost) no product with an asked value has cannot be what the shopper
+# wants now: an ethnic-wear history asking for "black tshirts" (no T-shirt is Ethnic) buys T-shirts,
+# and the preference would only lift kurtas above them. "Almost no": under RARE of those products
+# (at least RARE_SUPPORT of them) and under RARE_LIFT × the value's catalogue share, so a small
+# audience (girls' T-shirts, 5 of 288) or a rare pairing (pink for men, 3 of 101) still counts.
+RARE, RARE_LIFT, RARE_SUPPORT = 0.01, 0.2, 20
 
 
 def _column(st: IndexState, name: str) -> tuple[np.ndarray, list[str]] | None:
@@ -88,6 +94,35 @@ def implied_fields(st: IndexState, asked: dict[str, str], fields: set[str]) -> s
     return out
 
 
+def unreachable(st: IndexState, asked: dict[str, str], prefs: dict[str, tuple[str, float]]) -> set[str]:
+    """Fields of ``prefs`` whose value fewer than RARE of the products having some asked value
+    have (the query's own words beat the history). Cached per index generation, like
+    implied_fields."""
+    cache: dict[tuple[str, str, str, str], bool] = st._derived.setdefault("unreachable", {})
+    out: set[str] = set()
+    for other, (pv, _share) in prefs.items():
+        for name, value in asked.items():
+            key = (name, value, other, pv)
+            if key not in cache:
+                cache[key] = _rare(st, name, value, other, pv)
+            if cache[key]:
+                out.add(other)
+                break
+    return out
+
+
+def _rare(st: IndexState, name: str, value: str, other: str, ovalue: str) -> bool:
+    col, oc = _column(st, name), _column(st, other)
+    if col is None or oc is None or value not in col[1] or ovalue not in oc[1]:
+        return False
+    codes = oc[0][col[0] == col[1].index(value)]
+    codes = codes[codes >= 0]
+    if len(codes) < RARE_SUPPORT:
+        return False
+    share = int((codes == oc[1].index(ovalue)).sum()) / len(codes)
+    return share < RARE and share < RARE_LIFT * _prior(st, other, ovalue)
+
+
 def _decides(st: IndexState, name: str, value: str, other: str) -> bool:
     col, oc = _column(st, name), _column(st, other)
     if col is None or oc is None or value not in col[1]:
@@ -111,7 +146,8 @@ def open_preferences(
     STRONG_LIFT instead, for re-ordering without a trained ranker. Shoppers' histories are
     mixed (a gift, a partner's purchase): three of four products for women still say "Women".
     ``fields``: only these may hold a preference (those shoppers ask for: one product listed in 2013
-    says nothing about the year a shopper wants)."""
+    says nothing about the year a shopper wants). A preference is dropped where the asked values
+    decide its field (implied_fields) or (almost) never go with it (unreachable)."""
     min_share, min_lift = (STRONG_SHARE, STRONG_LIFT) if strong else (CONSISTENT, MIN_LIFT)
     best: dict[str, tuple[str, float]] = {}
     for (name, value), share in profile.prefs.items():
@@ -122,7 +158,7 @@ def open_preferences(
     prefs = {
         f: (v, share) for f, (v, share) in best.items() if share >= min_share and share >= min_lift * _prior(st, f, v)
     }
-    for f in implied_fields(st, asked, set(prefs)):
+    for f in implied_fields(st, asked, set(prefs)) | unreachable(st, asked, prefs):
         prefs.pop(f, None)
     return prefs
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,28 @@ def test_preferences_only_on_the_fields_shoppers_ask_for(shop: Engine) -> None: 
     assert set(open_preferences(st, one, {"article_type": "Shoes"}, fields=fields)) == {"gender"}
     # Unjudged queries count for nothing.
     assert preference_fields(shop.reranker.understanding(st), queries, {}) == []
+
+
+def test_a_preference_no_product_of_the_asked_kind_has_is_dropped(tmp_path, fake_config) -> None:  # type: ignore[no-untyped-def]
+    # Dresses here are for women (and two for girls); shirts for men and women.
+    path = tmp_path / "shop.csv"
+    rows = [("Women", "Dress")] * 29 + [("Girls", "Dress")] * 2 + [("Men", "Shirt")] * 20 + [("Women", "Shirt")] * 20
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "title", "gender", "colour", "article_type"])
+        for n, (g, t) in enumerate(rows):
+            w.writerow([f"p{n}", f"{g} {t} style {n}", g, ["Red", "Blue", "Green"][n % 3], t])
+    engine = Engine(tmp_path / "idx", fake_config)
+    engine.add_catalog(path)
+    st = engine.state
+    men = build_profile(st, _ids(engine, "Men", "Shirt")[:4])
+    assert men is not None
+    # A man's history asking for dresses: no dress is for men, so the history says nothing on
+    # audience (it would only lift men's shirts above the dresses asked for)…
+    assert "gender" not in open_preferences(st, men, {"article_type": "Dress"})
+    # …while for shirts, which men's products are, it does.
+    assert open_preferences(st, men, {"article_type": "Shirt"})["gender"][0] == "Men"
+    # A small audience of the asked kind still counts (two girls' dresses of 31).
+    girl = build_profile(st, _ids(engine, "Girls", "Dress"))
+    assert girl is not None
+    assert open_preferences(st, girl, {"colour": "Red", "article_type": "Dress"})["gender"][0] == "Girls"
