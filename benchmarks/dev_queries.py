@@ -179,18 +179,22 @@ def generate_fresh(rows: list[dict[str, str]], seed: int = 11, per_kind: int = 6
     return sets
 
 
+def write_set(items: list[tuple[dict[str, object], dict[str, int]]], qpath: Path, rpath: Path, prefix: str) -> None:
+    """One set as a JSONL query file and TREC qrels, query ids ``{prefix}000``, ``{prefix}001``, …"""
+    with qpath.open("w", encoding="utf-8") as fq, rpath.open("w", encoding="utf-8") as fr:
+        for n, (q, qrels) in enumerate(items):
+            qid = f"{prefix}{n:03d}"
+            fq.write(json.dumps({"qid": qid, **q}, ensure_ascii=False) + "\n")
+            for doc, grade in sorted(qrels.items()):
+                fr.write(f"{qid} 0 {doc} {grade}\n")
+
+
 def write_sets(sets: dict[str, list[tuple[dict[str, object], dict[str, int]]]], out: Path) -> dict[str, tuple[Path, Path]]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for kind, items in sets.items():
-        qpath, rpath = out / f"q-{kind}-gen.jsonl", out / f"qrels-{kind}-gen.txt"
-        with qpath.open("w", encoding="utf-8") as fq, rpath.open("w", encoding="utf-8") as fr:
-            for n, (q, qrels) in enumerate(items):
-                qid = f"g{kind}{n:03d}"
-                fq.write(json.dumps({"qid": qid, **q}, ensure_ascii=False) + "\n")
-                for doc, grade in sorted(qrels.items()):
-                    fr.write(f"{qid} 0 {doc} {grade}\n")
-        paths[kind] = (qpath, rpath)
+        paths[kind] = (out / f"q-{kind}-gen.jsonl", out / f"qrels-{kind}-gen.txt")
+        write_set(items, *paths[kind], prefix=f"g{kind}")
     return paths
 
 
