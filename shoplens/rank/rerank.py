@@ -16,7 +16,7 @@ from .behaviour import Behaviour, load_behaviour
 from .features import FEATURES, QueryContext, candidate_features
 from .glossary import Glossary, load_glossary
 from .ltr import RANKER_DIR, Ranker
-from .personal import build_profile, open_preferences, preference_match
+from .personal import build_profile, named_fields, open_preferences, preference_match
 from .recommend import EventIndex
 from .understand import QueryUnderstanding, Understood, ValuePairs
 
@@ -121,7 +121,11 @@ class Reranker:
         understood = self.understanding(st).understand(q.text, lexical=lexical) if q.text else None
         history = q.history or tuple(self.user_history(q.user))
         meta = self.ranker.meta if self.ranker is not None else {}
+        # The fields a history may state preferences on: those the ranker's judged queries asked
+        # for; without a ranker, those the catalogue's titles name (a ranker trained before
+        # preference fields were recorded saw every field, and keeps them).
         fields = meta.get("preference_fields")
+        pref_fields = frozenset(fields) if fields is not None else (named_fields(st) if self.ranker is None else None)
         return QueryContext(
             text_vector,
             coverage,
@@ -129,7 +133,7 @@ class Reranker:
             build_profile(st, history),
             self.depth,
             meta.get("compatible", {}),
-            frozenset(fields) if fields is not None else None,
+            pref_fields,
         )
 
     def features(self, st: IndexState, fused: Fused, runs: dict[str, list[tuple[int, float]]], ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:

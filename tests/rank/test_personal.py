@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from shoplens import Engine
-from shoplens.rank.personal import build_profile, open_preferences
+from shoplens.rank.personal import build_profile, named_fields, open_preferences
 from shoplens.rank.train import HISTORY_SIZE, history_variant, preference_fields
 from shoplens.types import Query
 
@@ -113,3 +113,25 @@ def test_a_preference_no_product_of_the_asked_kind_has_is_dropped(tmp_path, fake
     girl = build_profile(st, _ids(engine, "Girls", "Dress"))
     assert girl is not None
     assert open_preferences(st, girl, {"colour": "Red", "article_type": "Dress"})["gender"][0] == "Girls"
+
+
+def test_without_a_ranker_preferences_are_on_the_fields_titles_name(tmp_path, fake_config) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "shop.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "title", "gender", "colour", "article_type", "season"])
+        for n in range(40):
+            g, c, t = ["Women", "Men"][n % 2], ["Red", "Blue"][n // 2 % 2], ["Dress", "Shirt"][n // 4 % 2]
+            w.writerow([f"p{n}", f"{g} {c} {t} no. {n}", g, c, t, ["Summer", "Winter", "Fall", "Spring"][n // 8 % 4]])
+    engine = Engine(tmp_path / "idx", fake_config)
+    engine.add_catalog(path)
+    st = engine.state
+    # The titles name audience, colour and type, never the season.
+    assert named_fields(st) == {"gender", "colour", "article_type"}
+    one = build_profile(st, ["p0"])
+    assert one is not None
+    assert set(open_preferences(st, one, {"article_type": "Shirt"})) >= {"gender", "season"}
+    assert set(open_preferences(st, one, {"article_type": "Shirt"}, fields=named_fields(st))) == {"gender", "colour"}
+    # Search without a trained ranker says so too: the history's season is not a preference.
+    res = engine.search("shirt", k=5, history=["p0"])
+    assert set(res.understood["history_prefers"]) == {"gender", "colour"}
