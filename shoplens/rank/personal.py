@@ -146,25 +146,28 @@ def unreachable(st: IndexState, asked: dict[str, str], prefs: dict[str, tuple[st
     return out
 
 
-def _rare(st: IndexState, name: str, value: str, other: str, ovalue: str) -> bool:
+def _other_codes(st: IndexState, name: str, value: str, other: str) -> tuple[np.ndarray, list[str]] | None:
+    """The ``other`` field's value codes (and labels) of the products whose ``name`` is ``value``
+    (products without an ``other`` value left out); None when either field or the value is unknown."""
     col, oc = _column(st, name), _column(st, other)
-    if col is None or oc is None or value not in col[1] or ovalue not in oc[1]:
-        return False
+    if col is None or oc is None or value not in col[1]:
+        return None
     codes = oc[0][col[0] == col[1].index(value)]
-    codes = codes[codes >= 0]
-    if len(codes) < RARE_SUPPORT:
+    return codes[codes >= 0], oc[1]
+
+
+def _rare(st: IndexState, name: str, value: str, other: str, ovalue: str) -> bool:
+    found = _other_codes(st, name, value, other)
+    if found is None or ovalue not in found[1] or len(found[0]) < RARE_SUPPORT:
         return False
-    share = int((codes == oc[1].index(ovalue)).sum()) / len(codes)
+    codes, labels = found
+    share = int((codes == labels.index(ovalue)).sum()) / len(codes)
     return share < RARE and share < RARE_LIFT * _prior(st, other, ovalue)
 
 
 def _decides(st: IndexState, name: str, value: str, other: str) -> bool:
-    col, oc = _column(st, name), _column(st, other)
-    if col is None or oc is None or value not in col[1]:
-        return False
-    codes = oc[0][col[0] == col[1].index(value)]
-    codes = codes[codes >= 0]
-    return bool(len(codes)) and int(np.bincount(codes).max()) >= IMPLIED * len(codes)
+    found = _other_codes(st, name, value, other)
+    return found is not None and bool(len(found[0])) and int(np.bincount(found[0]).max()) >= IMPLIED * len(found[0])
 
 
 def open_preferences(

@@ -125,7 +125,7 @@ class Reranker:
         # for; without a ranker, those the catalogue's titles name (a ranker trained before
         # preference fields were recorded saw every field, and keeps them).
         fields = meta.get("preference_fields")
-        pref_fields = frozenset(fields) if fields is not None else (named_fields(st) if self.ranker is None else None)
+        pref_fields = frozenset(fields) if fields is not None else (named_fields(st) if self.ranker is None and history else None)
         return QueryContext(
             text_vector,
             coverage,
