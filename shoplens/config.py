@@ -19,6 +19,16 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shoplens"
 
 
+def embedding_cache_path(cache_dir: Path) -> Path:
+    """The embedding cache's SQLite file: ``SHOPLENS_EMBEDDINGS`` if set, else ``embeddings.sqlite``
+    in the cache folder. The int8 text model quantises each batch with one scale, so a cached text
+    vector is the one its first batch gave (cosine ≈ 0.9995 to the same text in another batch):
+    ``shoplens regress`` points this at its work folder, so that pinned metrics do not depend on
+    what the user's cache encoded before."""
+    env = os.environ.get("SHOPLENS_EMBEDDINGS")
+    return Path(env) if env else cache_dir / "embeddings.sqlite"
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     max_image_bytes: int = 20 * 1024 * 1024

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import Config
+from .config import Config, embedding_cache_path
 from .encode.base import ImageEncoder, TextEncoder
 from .encode.batch import ImageBatchResult, encode_images, encode_texts
 from .encode.cache import EmbeddingCache
@@ -137,7 +137,7 @@ class Engine:
         if not self._config.encode.cache:
             return None
         if self._cache is None:
-            self._cache = EmbeddingCache(self._config.encode.resolved_cache_dir() / "embeddings.sqlite")
+            self._cache = EmbeddingCache(embedding_cache_path(self._config.encode.resolved_cache_dir()))
         return self._cache
 
     def encode_query_text(self, text: str) -> np.ndarray:

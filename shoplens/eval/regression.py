@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,6 +221,25 @@ def run_command(command: str, cwd: Path, timeout: float | None = None) -> tuple[
     return proc.returncode, proc.stdout, proc.stderr
 
 
+EMBEDDINGS_ENV = "SHOPLENS_EMBEDDINGS"
+
+
+@contextlib.contextmanager
+def embeddings_in(work: Path) -> Iterator[None]:
+    """Steps run with the embedding cache in ``work`` (config.embedding_cache_path): a cached text
+    vector is the one its first batch gave, so with the user's own cache the pinned metrics would
+    depend on what it encoded before (up to ±0.02 nDCG@10 measured). An explicit
+    ``SHOPLENS_EMBEDDINGS`` is kept; the model files stay in the user's cache."""
+    before = os.environ.get(EMBEDDINGS_ENV)
+    if before is None:
+        os.environ[EMBEDDINGS_ENV] = str(work / "embeddings.sqlite")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(EMBEDDINGS_ENV, None)
+
+
 def run_regression(
     reg: Regression,
     work: Path,
@@ -232,6 +251,7 @@ def run_regression(
 
     ``${ROOT}``, ``${SHARED}`` and ``${WORK}`` (a scratch folder shared by the regressions of one
     invocation, so that several benchmarks on one catalogue reuse its index) are substituted first.
+    The steps use an embedding cache in ``work`` (embeddings_in).
     """
     t0 = time.perf_counter()
     work = work.resolve()  # the commands run from reg.root, so no variable may stay relative
@@ -245,20 +265,21 @@ def run_regression(
     work.mkdir(parents=True, exist_ok=True)
     steps: list[Step] = []
     measured: dict[str, Any] = {}
-    for name, template in reg.commands:
-        command = substitute(template, variables)
-        log.info("%s: %s: %s", reg.name, name, command)
-        start = time.perf_counter()
-        code, out, err = run_command(command, reg.root, timeout)
-        step = Step(name, command, code, time.perf_counter() - start, out, err)
-        steps.append(step)
-        if on_step is not None:
-            on_step(step)
-        if code != 0:
-            error = f"step {name!r} exited with code {code}"
-            return Outcome(reg, tuple(steps), error=error, seconds=time.perf_counter() - t0)
-        if name == reg.metrics_from:
-            measured = last_json(out)
+    with embeddings_in(work):
+        for name, template in reg.commands:
+            command = substitute(template, variables)
+            log.info("%s: %s: %s", reg.name, name, command)
+            start = time.perf_counter()
+            code, out, err = run_command(command, reg.root, timeout)
+            step = Step(name, command, code, time.perf_counter() - start, out, err)
+            steps.append(step)
+            if on_step is not None:
+                on_step(step)
+            if code != 0:
+                error = f"step {name!r} exited with code {code}"
+                return Outcome(reg, tuple(steps), error=error, seconds=time.perf_counter() - t0)
+            if name == reg.metrics_from:
+                measured = last_json(out)
     checks = check_metrics(reg.expected, reg.tolerance, measured)
     return Outcome(reg, tuple(steps), tuple(checks), seconds=time.perf_counter() - t0)
 

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, embedding_cache_path
 from ..encode.batch import encode_images, encode_texts
 from ..encode.cache import EmbeddingCache
 from ..encode.registry import build_image_encoder, build_text_encoder
@@ -112,7 +112,7 @@ def encode_catalog(
     # The side(s) photos are encoded at, as a first build of this catalogue will decide them (an
     # existing index that decided otherwise encodes the photos again at its own sides).
     config = plain_side_config(config, None, refs)
-    cache = EmbeddingCache(config.encode.resolved_cache_dir() / "embeddings.sqlite")
+    cache = EmbeddingCache(embedding_cache_path(config.encode.resolved_cache_dir()))
     try:
         text_name = build_text_encoder(config.encode).name if texts else ""
         if texts:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,21 @@ def test_demo_grocery_regression(tmp_path: Path) -> None:
     assert outcome.ok, (outcome.error, failed, outcome.steps[-1].stderr[-2000:] if outcome.steps else "")
     page = (tmp_path / "demo-grocery" / "report" / "index.html").read_text(encoding="utf-8")
     assert "<h2>Latency</h2>" in page and "photo000" in page  # `run --latency-out` fed `eval --latency`
+
+
+def test_steps_keep_their_vectors_in_the_work_folder(
+    tiny_regression: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cached text vector is the one its first batch gave: the user's cache must not decide the
+    # pinned metrics, so the steps encode into ${WORK}/embeddings.sqlite (and the setting ends with them).
+    monkeypatch.delenv("SHOPLENS_EMBEDDINGS", raising=False)
+    work = tmp_path / "work"
+    outcome = run_regression(load_regression(tiny_regression), work)
+    assert outcome.ok, outcome
+    assert (work / "embeddings.sqlite").is_file()
+    assert "SHOPLENS_EMBEDDINGS" not in os.environ
+    # An explicit setting is the user's choice and is kept.
+    mine = tmp_path / "mine.sqlite"
+    monkeypatch.setenv("SHOPLENS_EMBEDDINGS", str(mine))
+    assert run_regression(load_regression(tiny_regression), tmp_path / "work2").ok
+    assert mine.is_file() and not (tmp_path / "work2" / "embeddings.sqlite").exists()
