@@ -97,18 +97,15 @@ def confuse(qu: QueryUnderstanding, understood: Understood, rng: np.random.Gener
     return replace(understood, attributes=out)
 
 
-def history_variant(
-    st: IndexState, q: Query, understood: Understood | None, rng: np.random.Generator, realistic: bool = False
-) -> Query | None:
-    """The judged query with one recognised attribute value taken out of its words and given by a
-    shopping history instead ("men grey socks" → "grey socks" + four products for men of other
-    kinds), so that the ranker learns what a history says. None when no value can be moved.
+HistoryOption = tuple[list[str], list[int], tuple[str, str]]  # words kept, products with the value, (field, value)
 
-    ``realistic``: a history as shoppers leave them, of 1 to 6 products, where one of three or more
-    may lack the value (a gift, a partner's purchase), so that the ranker learns how far a short or
-    mixed history can be trusted."""
+
+def history_options(st: IndexState, q: Query, understood: Understood | None) -> list[HistoryOption]:
+    """The values of a judged query that a history can stand for: per recognised value, the query's
+    other words and the products that have the value and none of the query's other values. One pass
+    over the catalogue per value, so a query's copies share it."""
     if understood is None or not q.text:
-        return None
+        return []
     words = segment(q.text)
     options = []
     for field, (value, conf) in understood.attributes.items():
@@ -120,6 +117,26 @@ def history_variant(
         pool = [r for r, items in enumerate(st.facet_items) if (field, value) in items and not others & set(items)]
         if len(pool) >= HISTORY_SIZE:
             options.append((kept, pool, (field, value)))
+    return options
+
+
+def history_variant(
+    st: IndexState,
+    q: Query,
+    understood: Understood | None,
+    rng: np.random.Generator,
+    realistic: bool = False,
+    options: list[HistoryOption] | None = None,
+) -> Query | None:
+    """The judged query with one recognised attribute value taken out of its words and given by a
+    shopping history instead ("men grey socks" → "grey socks" + four products for men of other
+    kinds), so that the ranker learns what a history says. None when no value can be moved.
+
+    ``realistic``: a history as shoppers leave them, of 1 to 6 products, where one of three or more
+    may lack the value (a gift, a partner's purchase), so that the ranker learns how far a short or
+    mixed history can be trusted. ``options``: history_options of the query, when already known."""
+    if options is None:
+        options = history_options(st, q, understood)
     if not options:
         return None
     kept, pool, moved = options[int(rng.integers(len(options)))]
@@ -154,8 +171,9 @@ def build_training_set(
         # Personalised copies of the judged queries (history instead of one of the query's words).
         for qid, q in list(todo):
             if qrels.get(qid) and q.text and not q.history:
+                options = history_options(st, q, reranker.understanding(st).understand(q.text))
                 for n in range(HISTORY_COPIES):
-                    hq = history_variant(st, q, reranker.understanding(st).understand(q.text), rng, realistic=n > 0)
+                    hq = history_variant(st, q, None, rng, realistic=n > 0, options=options)
                     if hq is not None:
                         todo.append((f"{qid}#history{n or ''}", hq))
     for qid, q in tqdm(todo, desc="features for training", unit="q", disable=None if engine.config.encode.progress else True):
